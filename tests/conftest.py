@@ -1,0 +1,34 @@
+"""Test-wide set-up: point the data registry at the read-only mirror beside the project and give
+every test session its own empty cache, so tests never touch a user's cache or the network."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MIRROR = (ROOT.parent / "shared" / "data").resolve()
+
+
+def pytest_configure(config):
+    if "ATLASKIT_MIRROR" not in os.environ and MIRROR.is_dir():
+        os.environ["ATLASKIT_MIRROR"] = str(MIRROR)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory):
+    """A fresh cache folder for the whole session (the mirror is read in place, never copied)."""
+    if "ATLASKIT_TEST_KEEP_CACHE" not in os.environ:
+        os.environ["ATLASKIT_CACHE"] = str(tmp_path_factory.mktemp("atlaskit-cache"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    """The read-only mirror of real data (../shared/data); tests needing it skip without it."""
+    path = Path(os.environ.get("ATLASKIT_MIRROR", MIRROR).split(os.pathsep)[0])
+    if not path.is_dir():
+        pytest.skip(f"no data mirror at {path}")
+    return path

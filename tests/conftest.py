@@ -28,7 +28,7 @@ def _session_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def mirror() -> Path:
     """The read-only mirror of real data (../shared/data); tests needing it skip without it."""
-    path = Path(os.environ.get("ATLASKIT_MIRROR", MIRROR).split(os.pathsep)[0])
+    path = Path(os.environ.get("ATLASKIT_MIRROR", str(MIRROR)).split(os.pathsep)[0])
     if not path.is_dir():
         pytest.skip(f"no data mirror at {path}")
     return path

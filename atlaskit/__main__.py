@@ -1,0 +1,5 @@
+import sys
+
+from atlaskit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,412 @@
+"""The chapter pipeline: jupytext source → notebook → papermill (parameters) → jupyter-book HTML.
+
+Chapters live in ``notebooks/NN_name.py`` (jupytext percent format), each with exactly one cell
+tagged ``parameters``. :func:`execute_chapter` runs one with papermill and writes the executed
+notebook to ``book/chapters/NN_name.ipynb``; :func:`build_html` renders the book with
+jupyter-book 1.x (no execution at build time, warnings are errors). Chapters call
+:func:`setup_chapter` in their first cell to validate parameters and state which data they ran on.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from atlaskit.errors import AtlaskitError, ParameterError
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+CHAPTERS_OUT = ROOT / "book" / "chapters"
+BUILD = ROOT / "_build"
+
+SCALES = ("ci", "full")
+DATA_SOURCES = ("sim", "real")
+
+
+class ChapterError(AtlaskitError):
+    """A chapter failed to execute; the message names the chapter, the cell and the error."""
+
+
+# --------------------------------------------------------------------------------------------
+# Discovering chapters and their parameters
+# --------------------------------------------------------------------------------------------
+def chapter_sources(notebooks: Path = NOTEBOOKS) -> dict[str, Path]:
+    """Map chapter name (``"00_data"``) to its jupytext source, in book order."""
+    return {p.stem: p for p in sorted(notebooks.glob("[0-9][0-9]_*.py"))}
+
+
+def resolve_chapter(name: str, notebooks: Path = NOTEBOOKS) -> tuple[str, Path]:
+    """Find a chapter by full name (``01_cytoself``), number (``01``/``1``) or title (``cytoself``)."""
+    sources = chapter_sources(notebooks)
+    if name in sources:
+        return name, sources[name]
+    for stem, path in sources.items():
+        number, _, title = stem.partition("_")
+        if name in (title, number) or (name.isdigit() and int(name) == int(number)):
+            return stem, path
+    raise ParameterError(
+        f"unknown chapter {name!r}; the chapters are: {', '.join(sources) or '(none found)'}"
+    )
+
+
+def read_chapter(source: Path):
+    """Read a jupytext chapter into an nbformat notebook with a python3 kernelspec."""
+    import jupytext
+
+    notebook = jupytext.read(source)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.metadata.setdefault("language_info", {"name": "python"})
+    tagged = [c for c in notebook.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        raise ChapterError(f"{source.name}: expected exactly one cell tagged 'parameters', found {len(tagged)}")
+    return notebook
+
+
+def chapter_parameters(source: Path) -> dict[str, Any]:
+    """The parameters (name → default value) declared in a chapter's ``parameters`` cell."""
+    notebook = read_chapter(source)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    namespace: dict[str, Any] = {}
+    # The parameters cell holds plain literal assignments by convention; executing it is the
+    # simplest exact reading (it is our own source file, not user input).
+    exec(compile(cell.source, f"{source.name}:parameters", "exec"), {}, namespace)  # noqa: S102
+    return {k: v for k, v in namespace.items() if not k.startswith("_")}
+
+
+def parse_value(text: str) -> Any:
+    """Read a command-line parameter value: None, booleans, ints and floats, else the string."""
+    lowered = text.strip().lower()
+    if lowered in ("none", "null"):
+        return None
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        with contextlib.suppress(ValueError):
+            return kind(text)
+    return text
+
+
+def validate_parameters(chapter: str, source: Path, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Check names against the chapter's parameters cell and coerce values to the defaults' types.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown name (listing the known ones) or a value of the wrong kind.
+    """
+    declared = chapter_parameters(source)
+    checked: dict[str, Any] = {}
+    for name, value in given.items():
+        if name not in declared:
+            raise ParameterError(
+                f"chapter {chapter} has no parameter {name!r}; its parameters are: "
+                + ", ".join(f"{k}={v!r}" for k, v in declared.items())
+            )
+        default = declared[name]
+        if isinstance(value, str) and not isinstance(default, str):
+            value = parse_value(value)
+        if default is not None and value is not None:
+            if isinstance(default, str) and not isinstance(value, str):
+                value = str(value)
+            elif isinstance(default, bool) and not isinstance(value, bool):
+                raise ParameterError(f"{chapter}: parameter {name} expects true or false, got {value!r}")
+            elif isinstance(default, int) and not isinstance(default, bool) and not isinstance(value, int):
+                raise ParameterError(f"{chapter}: parameter {name} expects an integer, got {value!r}")
+            elif isinstance(default, float) and not isinstance(value, (int, float)):
+                raise ParameterError(f"{chapter}: parameter {name} expects a number, got {value!r}")
+        checked[name] = value
+    return checked
+
+
+# --------------------------------------------------------------------------------------------
+# Executing chapters
+# --------------------------------------------------------------------------------------------
+@dataclass
+class ChapterResult:
+    chapter: str
+    output: Path
+    seconds: float
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def kernel_environment() -> dict[str, str]:
+    """Environment for chapter kernels: no progress bars (they would land as stderr in the HTML)."""
+    env = {"ATLASKIT_NO_PROGRESS": "1", "TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    return env
+
+
+@contextlib.contextmanager
+def _patched_environ(extra: Mapping[str, str]):
+    saved = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def execute_chapter(
+    chapter: str,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    output: Path | None = None,
+    notebooks: Path = NOTEBOOKS,
+    kernel_name: str = "python3",
+    timeout: int | None = None,
+) -> ChapterResult:
+    """Execute one chapter with papermill and write the executed notebook.
+
+    Parameters
+    ----------
+    chapter
+        Chapter name, number or title (see :func:`resolve_chapter`).
+    parameters
+        Overrides of the chapter's ``parameters`` cell; names are checked first.
+    output
+        Where to write the executed ``.ipynb`` (default ``book/chapters/<name>.ipynb``). It is
+        replaced only when the run succeeds, so a failed run never destroys a good notebook.
+
+    Raises
+    ------
+    ChapterError
+        When a cell fails; the message names the chapter, the cell and the error, and the
+        partly executed notebook is kept under ``_build/failed/``.
+    """
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    name, source = resolve_chapter(chapter, notebooks)
+    params = validate_parameters(name, source, dict(parameters or {}))
+    output = Path(output) if output else CHAPTERS_OUT / f"{name}.ipynb"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    notebook = read_chapter(source)
+
+    with tempfile.TemporaryDirectory(prefix=f"atlaskit-{name}-") as tmp:
+        unexecuted = Path(tmp) / f"{name}.ipynb"
+        executed = Path(tmp) / f"{name}.executed.ipynb"
+        nbformat.write(notebook, unexecuted)
+        start = time.perf_counter()
+        try:
+            with _patched_environ(kernel_environment()):
+                papermill.execute_notebook(
+                    str(unexecuted),
+                    str(executed),
+                    parameters=params,
+                    kernel_name=kernel_name,
+                    progress_bar=False,
+                    log_output=False,
+                    cwd=str(output.parent),
+                    execution_timeout=timeout,
+                )
+        except PapermillExecutionError as error:
+            failed = BUILD / "failed" / f"{name}.ipynb"
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            if executed.exists():
+                shutil.copyfile(executed, failed)
+            evalue = str(error.evalue).strip().splitlines()
+            raise ChapterError(
+                f"chapter {name} failed in cell {error.exec_count} (cell #{error.cell_index} of the "
+                f"notebook): {error.ename}: {evalue[0] if evalue else ''}\n"
+                f"  the partly executed notebook is {failed}"
+            ) from None
+        seconds = time.perf_counter() - start
+        os.replace(executed, output) if _same_filesystem(executed, output) else shutil.move(executed, output)
+    return ChapterResult(name, output, seconds, params)
+
+
+def _same_filesystem(a: Path, b: Path) -> bool:
+    try:
+        return os.stat(a.parent).st_dev == os.stat(b.parent).st_dev
+    except OSError:
+        return False
+
+
+def build_html(root: Path = ROOT, *, warnings_as_errors: bool = True) -> Path:
+    """Render the book with jupyter-book 1.x into ``<root>/_build/html`` (no execution)."""
+    executable = Path(sys.executable).with_name("jupyter-book")
+    command = [str(executable) if executable.exists() else "jupyter-book", "build", str(root), "--builder", "html"]
+    if warnings_as_errors:
+        command += ["-W", "--keep-going"]
+    missing = [p for p in _toc_chapters(root) if not p.exists()]
+    if missing:
+        raise ChapterError(
+            "the book's table of contents names chapters that have not been executed: "
+            + ", ".join(str(p.relative_to(root)) for p in missing)
+            + " (run `atlaskit book` or `atlaskit run <chapter>` first)"
+        )
+    completed = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    if completed.returncode != 0:
+        tail = "\n".join((completed.stdout + completed.stderr).strip().splitlines()[-30:])
+        raise ChapterError(f"jupyter-book build failed:\n{tail}")
+    return root / "_build" / "html"
+
+
+def _toc_chapters(root: Path) -> list[Path]:
+    toc = (root / "_toc.yml").read_text()
+    return [root / f"{m}.ipynb" for m in re.findall(r"file:\s*(book/chapters/\S+)", toc)]
+
+
+def build_book(
+    chapters: list[str] | None = None,
+    *,
+    html: bool = True,
+    log: Callable[[str], None] = print,
+) -> list[ChapterResult]:
+    """Execute chapters at their default parameters, then render HTML.
+
+    Every chapter is attempted even when an earlier one fails, so the others' notebooks are
+    written; the failures are then reported together and the HTML is not built.
+    """
+    names = chapters or list(chapter_sources())
+    results: list[ChapterResult] = []
+    failures: list[str] = []
+    for chapter in names:
+        log(f"▶ executing {chapter} …")
+        try:
+            result = execute_chapter(chapter)
+        except ChapterError as error:
+            failures.append(str(error))
+            log(f"✗ {error}")
+            continue
+        results.append(result)
+        log(f"✓ {result.chapter} in {result.seconds:.0f} s → {result.output.relative_to(ROOT)}")
+    _write_times(results)
+    if failures:
+        raise ChapterError(f"{len(failures)} chapter(s) failed:\n" + "\n".join(failures))
+    if html:
+        log("▶ rendering HTML with jupyter-book …")
+        out = build_html()
+        log(f"✓ book at {out / 'index.html'}")
+    return results
+
+
+def _write_times(results: list[ChapterResult]) -> None:
+    if not results:
+        return
+    BUILD.mkdir(exist_ok=True)
+    path = BUILD / "chapter-times.json"
+    times = json.loads(path.read_text()) if path.exists() else {}
+    times.update({r.chapter: round(r.seconds, 1) for r in results})
+    path.write_text(json.dumps(times, indent=2) + "\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Inside a chapter
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ChapterRun:
+    """Validated parameters of one chapter run, returned by :func:`setup_chapter`."""
+
+    chapter: str
+    scale: str
+    data: str
+    data_dir: Path | None
+    seed: int
+    device: str
+    extra: dict[str, Any]
+
+    @property
+    def simulated(self) -> bool:
+        return self.data == "sim"
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` → ``"cuda"`` when a GPU is visible, else ``"cpu"``; other values are checked."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return device
+    if re.fullmatch(r"cuda(:\d+)?", device):
+        if not torch.cuda.is_available():
+            raise ParameterError(f"device={device!r} was asked for, but no CUDA GPU is visible; use device='cpu' or 'auto'")
+        return device
+    raise ParameterError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', not {device!r}")
+
+
+def setup_chapter(
+    chapter: str,
+    *,
+    scale: str = "ci",
+    data: str = "sim",
+    data_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    scales: tuple[str, ...] = SCALES,
+    data_sources: tuple[str, ...] = DATA_SOURCES,
+    describe_data: str | None = None,
+    show: bool = True,
+    **extra: Any,
+) -> ChapterRun:
+    """Validate a chapter's parameters, set up figures, and state which data the chapter ran on.
+
+    Call it in the first code cell after the ``parameters`` cell. Unknown values fail here with
+    a message that names the parameter and its allowed values.
+    """
+    if scale not in scales:
+        raise ParameterError(f"scale must be one of {', '.join(map(repr, scales))}, not {scale!r}")
+    if data not in data_sources:
+        raise ParameterError(f"data must be one of {', '.join(map(repr, data_sources))}, not {data!r}")
+    folder = Path(data_dir).expanduser() if data_dir else None
+    if data == "real" and "real" in data_sources and folder is None and describe_data is None:
+        raise ParameterError("data='real' needs data_dir, the folder that holds the real images")
+    if folder is not None and not folder.exists():
+        raise ParameterError(f"data_dir {str(folder)!r} does not exist")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ParameterError(f"seed must be an integer, not {seed!r}")
+    run = ChapterRun(chapter, scale, data, folder, seed, resolve_device(device), dict(extra))
+
+    from atlaskit.plots import use_book_matplotlib, use_offline_plotly
+
+    use_offline_plotly()
+    use_book_matplotlib()
+    if show:
+        _show_banner(run, describe_data)
+    return run
+
+
+def _show_banner(run: ChapterRun, describe_data: str | None) -> None:
+    from IPython.display import Markdown, display
+
+    import atlaskit
+
+    if describe_data is None:
+        describe_data = (
+            "**simulated images** from atlaskit's procedural cell simulator, driven by real catalogs. "
+            "Results on them test the *methods*; they are not biological findings."
+            if run.simulated
+            else f"**real images** from `{run.data_dir}`"
+        )
+    torch_version = _version("torch")
+    display(
+        Markdown(
+            f"> **Data this run used:** {describe_data}  \n"
+            f"> **Scale:** `{run.scale}` · **seed:** `{run.seed}` · **device:** `{run.device}` · "
+            f"atlaskit {atlaskit.__version__}, torch {torch_version}, Python {platform.python_version()}"
+        )
+    )
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"

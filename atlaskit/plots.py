@@ -32,7 +32,7 @@ class OfflineNotebookRenderer(NotebookRenderer):
 def use_offline_plotly() -> None:
     """Make every ``fig.show()`` in this kernel render offline (plotly.js embedded once)."""
     if RENDERER_NAME not in pio.renderers:
-        pio.renderers[RENDERER_NAME] = OfflineNotebookRenderer(connected=False, global_init=True)
+        pio.renderers[RENDERER_NAME] = OfflineNotebookRenderer()
     pio.renderers.default = RENDERER_NAME
     pio.templates.default = "plotly_white"
 

@@ -1,0 +1,62 @@
+"""Executing chapters with papermill: parameters reach the notebook, failures name the cell,
+and a failed run never replaces a good notebook."""
+from __future__ import annotations
+
+import json
+import textwrap
+
+import nbformat
+import pytest
+
+from atlaskit import book, cli
+
+pytestmark = pytest.mark.book
+
+GOOD = textwrap.dedent(
+    '''\
+    # %% tags=["parameters"]
+    greeting = "hello"
+    times = 2
+
+    # %%
+    print(greeting * times)
+    '''
+)
+BAD = GOOD + "\n# %%\nraise ValueError('the third cell broke')\n"
+
+
+def _stream_text(path):
+    notebook = nbformat.read(path, as_version=4)
+    return "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
+
+
+def test_parameters_change_the_executed_notebook(tmp_path):
+    (tmp_path / "05_demo.py").write_text(GOOD)
+    out = tmp_path / "out.ipynb"
+    result = book.execute_chapter("demo", {"greeting": "ab", "times": "3"}, output=out, notebooks=tmp_path)
+    assert result.chapter == "05_demo" and result.parameters == {"greeting": "ab", "times": 3}
+    assert "ababab" in _stream_text(out)
+
+
+def test_failed_chapter_names_the_cell_and_keeps_the_previous_output(tmp_path):
+    (tmp_path / "05_demo.py").write_text(GOOD)
+    out = tmp_path / "out.ipynb"
+    book.execute_chapter("05_demo", output=out, notebooks=tmp_path)
+    before = out.read_bytes()
+    (tmp_path / "05_demo.py").write_text(BAD)
+    with pytest.raises(book.ChapterError, match=r"chapter 05_demo failed in cell \d+ .*ValueError: the third cell broke"):
+        book.execute_chapter("05_demo", output=out, notebooks=tmp_path)
+    assert out.read_bytes() == before
+
+
+def test_cli_run_changes_what_chapter_00_shows(tmp_path, capsys):
+    """`atlaskit run 00_data -p min_grade 3` counts only prominent annotations."""
+    outputs = {}
+    for grade in (1, 3):
+        out = tmp_path / f"00_data_grade{grade}.ipynb"
+        assert cli.main(["run", "00_data", "-p", "min_grade", str(grade), "-o", str(out)]) == 0
+        notebook = nbformat.read(out, as_version=4)
+        assert json.dumps(notebook.metadata["papermill"]["parameters"]["min_grade"]) == str(grade)
+        outputs[grade] = _stream_text(out)
+    assert outputs[1] != outputs[3]
+    assert "annotations of grade ≥ 3" in outputs[3]

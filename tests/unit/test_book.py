@@ -1,0 +1,130 @@
+"""The chapter pipeline's pure parts: finding chapters, reading and checking parameters, the CLI's errors."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from atlaskit import book, cli
+from atlaskit.errors import ParameterError
+
+CHAPTER = textwrap.dedent(
+    '''\
+    # %% [markdown]
+    # # A chapter
+
+    # %% tags=["parameters"]
+    scale = "ci"
+    seed = 0
+    rate = 0.5
+    flag = False
+    data_dir = None
+
+    # %%
+    print(scale, seed)
+    '''
+)
+
+
+@pytest.fixture
+def notebooks(tmp_path):
+    (tmp_path / "07_demo.py").write_text(CHAPTER)
+    (tmp_path / "08_other.py").write_text(CHAPTER)
+    return tmp_path
+
+
+def test_resolve_chapter_by_name_number_and_title(notebooks):
+    for key in ("07_demo", "07", "7", "demo"):
+        name, path = book.resolve_chapter(key, notebooks)
+        assert name == "07_demo" and path == notebooks / "07_demo.py"
+
+
+def test_unknown_chapter_lists_the_chapters(notebooks):
+    with pytest.raises(ParameterError, match=r"unknown chapter 'nope'.*07_demo, 08_other"):
+        book.resolve_chapter("nope", notebooks)
+
+
+def test_chapter_parameters_read_the_parameters_cell(notebooks):
+    assert book.chapter_parameters(notebooks / "07_demo.py") == {
+        "scale": "ci", "seed": 0, "rate": 0.5, "flag": False, "data_dir": None,
+    }
+
+
+def test_chapter_without_parameters_cell_is_refused(tmp_path):
+    (tmp_path / "01_bad.py").write_text("# %%\nx = 1\n")
+    with pytest.raises(book.ChapterError, match="exactly one cell tagged 'parameters'"):
+        book.chapter_parameters(tmp_path / "01_bad.py")
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [("None", None), ("true", True), ("False", False), ("3", 3), ("-2", -2), ("0.25", 0.25), ("full", "full"), ("1e-3", 1e-3)],
+)
+def test_parse_value(text, value):
+    assert book.parse_value(text) == value and type(book.parse_value(text)) is type(value)
+
+
+def test_validate_parameters_coerces_to_the_defaults_types(notebooks):
+    checked = book.validate_parameters(
+        "07_demo", notebooks / "07_demo.py",
+        {"seed": "4", "rate": "1", "scale": "full", "flag": "true", "data_dir": "/x"},
+    )
+    assert checked == {"seed": 4, "rate": 1, "scale": "full", "flag": True, "data_dir": "/x"}
+
+
+def test_a_number_for_a_string_parameter_stays_a_string(notebooks):
+    assert book.validate_parameters("07_demo", notebooks / "07_demo.py", {"scale": 3}) == {"scale": "3"}
+
+
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        ({"sed": "1"}, r"no parameter 'sed'; its parameters are: scale='ci', seed=0"),
+        ({"seed": "one"}, r"seed expects an integer, got 'one'"),
+        ({"rate": "fast"}, r"rate expects a number"),
+        ({"flag": "3"}, r"flag expects true or false"),
+    ],
+)
+def test_bad_parameters_are_clear_errors(notebooks, given, message):
+    with pytest.raises(ParameterError, match=message):
+        book.validate_parameters("07_demo", notebooks / "07_demo.py", given)
+
+
+def test_cli_reports_an_unknown_parameter_without_a_traceback(capsys):
+    status = cli.main(["run", "00_data", "-p", "no_such_parameter", "1"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "atlaskit: error: chapter 00_data has no parameter 'no_such_parameter'" in err
+    assert "Traceback" not in err
+
+
+def test_cli_reports_an_unknown_chapter(capsys):
+    assert cli.main(["run", "99_nothing"]) == 2
+    assert "unknown chapter '99_nothing'" in capsys.readouterr().err
+
+
+def test_cli_lists_chapters_and_parameters(capsys):
+    assert cli.main(["chapters"]) == 0
+    out = capsys.readouterr().out
+    assert "00_data" in out and "-p seed 0" in out
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"scale": "huge"}, r"scale must be one of 'ci', 'full', not 'huge'"),
+        ({"data": "web"}, r"data must be one of 'sim', 'real', not 'web'"),
+        ({"data": "real"}, r"data='real' needs data_dir"),
+        ({"data_dir": "/no/such/folder"}, r"data_dir '/no/such/folder' does not exist"),
+        ({"seed": 1.5}, r"seed must be an integer"),
+        ({"device": "tpu"}, r"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    ],
+)
+def test_setup_chapter_rejects_bad_values(kwargs, message):
+    with pytest.raises(ParameterError, match=message):
+        book.setup_chapter("07_demo", show=False, **kwargs)
+
+
+def test_setup_chapter_returns_the_run(tmp_path):
+    run = book.setup_chapter("07_demo", data="real", data_dir=tmp_path, seed=3, device="cpu", show=False)
+    assert (run.data, run.data_dir, run.seed, run.device, run.simulated) == ("real", tmp_path, 3, "cpu", False)

@@ -31,7 +31,7 @@ Checks, per file
 ----------------
 - text before the first header is reported as a problem (id ``None``, with its line);
 - a file with no record at all is a problem;
-- binary content (a NUL byte, bytes that are not UTF-8, a corrupt gzip stream) cannot be parsed
+- binary content (NUL or other control bytes, bytes that are not UTF-8, a corrupt gzip stream) cannot be parsed
   record by record and always raises :class:`~atlaskit.errors.DataError`, whatever ``on_error``.
 """
 from __future__ import annotations
@@ -153,10 +153,12 @@ def _read_text(path: Path) -> str:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise DataError(f"{path}: corrupt gzip stream ({exc})") from None
-    if b"\x00" in raw:
-        offset = raw.index(b"\x00")
-        line = raw.count(b"\n", 0, offset) + 1
-        raise DataError(f"{path}: binary content (NUL byte at line {line}); not a FASTA text file")
+    control = _CONTROL.search(raw)
+    if control is not None:
+        line = raw.count(b"\n", 0, control.start()) + 1
+        raise DataError(
+            f"{path}: binary content (control byte {control.group()!r} at line {line}); not a FASTA text file"
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -168,6 +170,7 @@ def _read_text(path: Path) -> str:
 
 
 _SPACE = re.compile(r"\s+")
+_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")  # bytes no text file holds (tab, LF, CR, FF allowed)
 
 
 def _check_sequence(parts: list[tuple[int, str]]) -> tuple[str, str | None]:
@@ -218,7 +221,8 @@ def _parse(text: str) -> tuple[list[Record], list[Problem]]:
         first_seen[seq_id] = lineno
         records.append(Record(seq_id, description, sequence, lineno))
 
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
         if line.startswith(">"):
             close()
             words = line[1:].strip().split(None, 1)
@@ -269,7 +273,7 @@ def read_fasta_report(path: str | PathLike) -> tuple[list[Record], list[Problem]
 def _summarise(path: Path, problems: list[Problem]) -> str:
     listed = "\n  ".join(str(p) for p in problems[:_MAX_LISTED])
     more = f"\n  ... and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else ""
-    ids = sorted({p.id for p in problems if p.id is not None})
+    ids = list(dict.fromkeys(p.id for p in problems if p.id is not None))  # file order
     id_part = f" (bad ids: {', '.join(ids[:_MAX_LISTED])}{', ...' if len(ids) > _MAX_LISTED else ''})" if ids else ""
     return f"{path}: {len(problems)} FASTA problem(s){id_part}:\n  {listed}{more}"
 

@@ -410,3 +410,24 @@ def _version(package: str) -> str:
         return version(package)
     except PackageNotFoundError:
         return "not installed"
+
+
+def data_files_table(names) -> "pandas.DataFrame":  # noqa: F821
+    """Provenance of the registered files a chapter read: where each was found and its sha256.
+
+    Fetches each file (cache, mirror or download) so that the table describes what was used.
+    """
+    import pandas as pd
+
+    from atlaskit.data import registry
+
+    rows = []
+    for name in names:
+        entry = registry.entries()[name] if name in registry.entries() else None
+        if entry is None:
+            raise ParameterError(f"{name!r} is not a registered data file (see `atlaskit data list`)")
+        path = registry.fetch(name, progress=False)
+        where = "mirror" if any(Path(path).is_relative_to(m) for m in registry.mirror_dirs()) else "cache"
+        rows.append({"file": name, "sha256": entry.sha256[:16] + "…", "bytes": entry.size,
+                     "licence": entry.licence, "found in": where})
+    return pd.DataFrame(rows)

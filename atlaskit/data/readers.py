@@ -1,0 +1,687 @@
+"""Readers for the public image formats of the four studies.
+
+Every reader returns ``(images, metadata)``: a float32 numpy array shaped (N, C, H, W) and a
+pandas DataFrame with one row per image, and raises :class:`~atlaskit.errors.DataError` naming
+the offending file for missing files or channels, wrong shapes or dtypes, NaNs and empty
+(constant) images. The ``iter_*`` variants yield the same in batches, to stream a large folder
+into an :class:`~atlaskit.data.store.ArrayStore` without holding it in memory.
+
+Formats
+-------
+OpenCell / cytoself (:func:`read_opencell_folder`)
+    The public cytoself data: per protein ``<name>_pro.npy``, ``<name>_nuc.npy``,
+    ``<name>_nucdist.npy`` (N, 100, 100) and ``<name>_label.npy`` (N, k) labels, whose columns
+    are Ensembl id, protein name, localization (cytoself README), sometimes followed by more
+    (e.g. the field of view). The label files are numpy *object* arrays, i.e. pickles; they are
+    read with a restricted unpickler that only rebuilds numpy arrays of plain values (no
+    arbitrary code runs), so ``allow_pickle=True`` is never needed.
+HPA, Kaggle 2018 layout (:func:`read_hpa_folder`)
+    ``<id>_<blue|green|red|yellow>.png`` single-channel images plus a label table ``Id,Target``
+    with space-separated class indices (0-27). Returned channel order is
+    **(green, blue, red, yellow) = (protein, nucleus, microtubules, endoplasmic reticulum)**,
+    the protein first as in the other studies; values in [0, 1], resized to ``size``.
+DeepYeast (:func:`read_deepyeast_list`)
+    Split files with lines ``relative/path.png label_idx`` and 64 x 64 RGB PNG crops with the
+    GFP-tagged protein in the green channel and the cytosolic mCherry (RFP) marker in red (the
+    public loader of tanelp/deepyeast keeps ``img[:, :, :2]``, i.e. red then green). Returned
+    channel order is **(GFP, RFP)**: protein first. Class names come from ``HOwt_doc.txt``
+    (``label;label_idx``), see :func:`read_deepyeast_classes`.
+Crops in ``.npz`` (:func:`read_npz_crops`)
+    ``images`` (N, 2, 64, 64) float in [0, 1] and ``labels`` (N,) class names, optionally
+    ``classes`` (the class order); saved without pickles.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from atlaskit.errors import DataError
+
+__all__ = [
+    "read_opencell_folder",
+    "iter_opencell_folder",
+    "opencell_proteins",
+    "load_label_npy",
+    "read_hpa_labels",
+    "read_hpa_folder",
+    "iter_hpa_folder",
+    "hpa_ids",
+    "HPA_CHANNELS",
+    "read_deepyeast_classes",
+    "parse_deepyeast_list",
+    "read_deepyeast_list",
+    "iter_deepyeast_list",
+    "read_npz_crops",
+]
+
+OPENCELL_CHANNELS = ("pro", "nuc", "nucdist")
+HPA_CHANNELS = ("green", "blue", "red", "yellow")  # protein, nucleus, microtubules, ER
+HPA_N_CLASSES = 28
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _constant_items(x: np.ndarray) -> np.ndarray:
+    """Indices of items (axis 0) whose values are all equal; x shaped (N, ...)."""
+    flat = x.reshape(len(x), -1)
+    if flat.shape[1] == 0:
+        return np.arange(len(x))
+    return np.flatnonzero(flat.max(axis=1) == flat.min(axis=1))
+
+
+def _to_unit(img: np.ndarray, path: Path) -> np.ndarray:
+    """Integer images to float32 in [0, 1] by their dtype range; floats must already be in it."""
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.0
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / 65535.0
+    if img.dtype.kind == "f":
+        x = img.astype(np.float32)
+        if not np.isfinite(x).all():
+            raise DataError(f"{path}: contains NaN or infinite values")
+        if x.min() < 0 or x.max() > 1:
+            raise DataError(f"{path}: float image outside [0, 1] ({x.min():g}..{x.max():g})")
+        return x
+    raise DataError(f"{path}: unsupported pixel type {img.dtype} (expected uint8, uint16 or float)")
+
+
+def _imread(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        import imageio.v3 as iio
+
+        # PNG via pillow directly (8- and 16-bit); no probing of every plugin on corrupt files
+        plugin = "pillow" if path.suffix.lower() == ".png" else None
+        return np.asarray(iio.imread(path, plugin=plugin))
+    except Exception as err:  # imageio raises many types for corrupt files
+        raise DataError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
+
+
+# --------------------------------------------------------------------------- OpenCell
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that can rebuild numpy arrays and scalars and nothing else."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        if module.startswith("numpy.core."):
+            try:  # numpy >= 2 keeps these in numpy._core (numpy.core only warns and forwards)
+                return getattr(importlib.import_module("numpy._core." + module[len("numpy.core.") :]), name)
+            except ImportError:  # numpy < 2
+                pass
+        return getattr(importlib.import_module(module), name)
+
+
+def load_label_npy(path: str | os.PathLike) -> np.ndarray:
+    """Load a ``.npy`` label array, including object (pickled) arrays, without running code.
+
+    Plain arrays are read with ``np.load(allow_pickle=False)``; object arrays with a restricted
+    unpickler that only rebuilds numpy arrays/scalars and builtin values (str, int, float, ...).
+
+    Raises
+    ------
+    DataError
+        Missing or unreadable file, or a pickle that references anything else.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: file not found")
+    try:
+        return np.load(p, allow_pickle=False)
+    except ValueError as err:
+        if "allow_pickle" not in str(err):
+            raise DataError(f"{p}: unreadable .npy file ({err})") from None
+    except OSError as err:
+        raise DataError(f"{p}: unreadable .npy file ({err})") from None
+    try:
+        with open(p, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            arr = _ArrayOnlyUnpickler(fh).load()
+    except Exception as err:
+        raise DataError(f"{p}: cannot read object array safely ({err})") from None
+    if not isinstance(arr, np.ndarray) or arr.shape != tuple(shape):
+        raise DataError(f"{p}: pickled content is not the declared {shape} array")
+    return arr
+
+
+def opencell_proteins(folder: str | os.PathLike) -> list[str]:
+    """Names ``<name>`` of all ``<name>_label.npy`` files in ``folder``, sorted."""
+    f = Path(folder)
+    if not f.is_dir():
+        raise DataError(f"{f}: folder not found")
+    return sorted(p.name[: -len("_label.npy")] for p in f.glob("*_label.npy"))
+
+
+def _label_columns(k: int) -> list[str]:
+    base = ["ensg_id", "protein", "localization"]
+    if k == 1:
+        return ["protein"]
+    if k == 2:
+        return base[:2]
+    return base + [f"label_{j}" for j in range(3, k)]
+
+
+def _read_opencell_protein(
+    folder: Path, name: str, channels: Sequence[str], crop_size: int, scale: Mapping[str, float]
+) -> tuple[np.ndarray, pd.DataFrame]:
+    label_path = folder / f"{name}_label.npy"
+    labels = load_label_npy(label_path)
+    if labels.ndim == 1:
+        labels = labels[:, None]
+    if labels.ndim != 2 or labels.shape[0] == 0:
+        raise DataError(f"{label_path}: expected labels shaped (N, k) with N > 0, got {labels.shape}")
+    n = labels.shape[0]
+    out = np.empty((n, len(channels), crop_size, crop_size), dtype=np.float32)  # (N, C, S, S)
+    for c, ch in enumerate(channels):
+        path = folder / f"{name}_{ch}.npy"
+        if not path.is_file():
+            raise DataError(f"{path}: channel file missing (channel {ch!r} of {name})")
+        try:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise DataError(f"{path}: unreadable .npy file ({err})") from None
+        if arr.ndim == 4 and arr.shape[-1] == 1:
+            arr = arr[..., 0]
+        if arr.ndim != 3 or arr.shape[1:] != (crop_size, crop_size):
+            raise DataError(f"{path}: expected (N, {crop_size}, {crop_size}) crops, got {arr.shape}")
+        if arr.shape[0] != n:
+            raise DataError(f"{path}: {arr.shape[0]} crops but {label_path.name} has {n} labels")
+        if arr.dtype.kind not in "iuf":
+            raise DataError(f"{path}: unsupported dtype {arr.dtype} (expected integer or float)")
+        x = np.asarray(arr, dtype=np.float32)
+        if not np.isfinite(x).all():
+            bad = int(np.flatnonzero(~np.isfinite(x.reshape(n, -1)).all(axis=1))[0])
+            raise DataError(f"{path}: crop {bad} contains NaN or infinite values")
+        const = _constant_items(x)
+        if const.size:
+            raise DataError(f"{path}: crop {int(const[0])} is empty (constant); {const.size} such crops")
+        out[:, c] = x * np.float32(scale.get(ch, 1.0))
+    cols = _label_columns(labels.shape[1])
+    meta = pd.DataFrame({col: [str(v) for v in labels[:, j]] for j, col in enumerate(cols)})
+    meta.insert(0, "file_name", name)
+    meta["crop"] = np.arange(n)
+    if "protein" not in meta.columns:
+        meta["protein"] = name
+    return out, meta
+
+
+def iter_opencell_folder(
+    folder: str | os.PathLike,
+    *,
+    proteins: Sequence[str] | None = None,
+    channels: Sequence[str] = OPENCELL_CHANNELS,
+    crop_size: int = 100,
+    scale: Mapping[str, float] | None = None,
+) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+    """Yield ``(images, metadata)`` one protein at a time; see :func:`read_opencell_folder`."""
+    f = Path(folder)
+    available = opencell_proteins(f)
+    if not available:
+        raise DataError(f"{f}: no *_label.npy files (not a cytoself/OpenCell folder)")
+    if proteins is None:
+        names = available
+    else:
+        names = list(proteins)
+        missing = [p for p in names if p not in available]
+        if missing:
+            raise DataError(f"{f}: no {missing[0]}_label.npy (requested proteins missing: {missing[:5]})")
+    if not channels:
+        raise ValueError("at least one channel is needed")
+    for name in names:
+        yield _read_opencell_protein(f, name, list(channels), crop_size, dict(scale or {}))
+
+
+def read_opencell_folder(
+    folder: str | os.PathLike,
+    *,
+    proteins: Sequence[str] | None = None,
+    channels: Sequence[str] = OPENCELL_CHANNELS,
+    crop_size: int = 100,
+    scale: Mapping[str, float] | None = None,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Read cytoself/OpenCell per-protein crop arrays from a folder.
+
+    Parameters
+    ----------
+    folder : path-like
+        Folder holding ``<name>_label.npy`` and ``<name>_<channel>.npy`` files.
+    proteins : sequence of str, optional
+        File names ``<name>`` to read; default every ``*_label.npy`` in the folder.
+    channels : sequence of str
+        Channel suffixes in output order; default ``("pro", "nuc", "nucdist")``. cytoself's
+        model input is ``("pro", "nucdist")``.
+    crop_size : int
+        Expected crop side.
+    scale : mapping, optional
+        Multiplier per channel. The public cytoself loader multiplies ``nucdist`` by 0.01
+        (``{"nucdist": 0.01}``) because its files store the distance in pixels; values are
+        returned unchanged by default.
+
+    Returns
+    -------
+    images : ndarray of float32, shape (N, C, crop_size, crop_size)
+    metadata : DataFrame
+        ``file_name``, the label columns (``ensg_id``, ``protein``, ``localization`` and
+        ``label_3``... for extra columns; as strings) and ``crop`` (index in the protein's file).
+
+    Raises
+    ------
+    DataError
+        Missing folder, label or channel file; wrong shape or dtype; crop counts that differ
+        between files; NaN/inf; an empty (constant) crop. The message names the file.
+    """
+    parts = list(iter_opencell_folder(folder, proteins=proteins, channels=channels, crop_size=crop_size, scale=scale))
+    images = np.concatenate([p[0] for p in parts])
+    meta = pd.concat([p[1] for p in parts], ignore_index=True)
+    return images, meta
+
+
+# --------------------------------------------------------------------------- HPA
+
+
+def read_hpa_labels(labels_csv: str | os.PathLike, *, n_classes: int = HPA_N_CLASSES) -> pd.DataFrame:
+    """Read a Kaggle HPA label table (``Id,Target``, Target = space-separated class indices).
+
+    Returns
+    -------
+    DataFrame
+        ``id``, ``target`` (the indices, space-separated, as in the file), ``n_labels``;
+        indexed by row order of the file.
+    """
+    p = Path(labels_csv)
+    if not p.is_file():
+        raise DataError(f"{p}: label table not found")
+    try:
+        table = pd.read_csv(p, dtype=str, keep_default_na=False, na_filter=False)
+    except Exception as err:
+        raise DataError(f"{p}: unreadable label table ({err})") from None
+    if not {"Id", "Target"} <= set(table.columns):
+        raise DataError(f"{p}: expected columns Id,Target, got {list(table.columns)}")
+    n_labels = np.empty(len(table), dtype=np.int64)
+    for i, (ident, target) in enumerate(zip(table["Id"], table["Target"])):
+        tokens = target.split()
+        if not ident or not tokens:
+            raise DataError(f"{p}: line {i + 2}: empty Id or Target")
+        try:
+            values = [int(t) for t in tokens]
+        except ValueError:
+            raise DataError(f"{p}: line {i + 2}: Target {target!r} is not space-separated integers") from None
+        if min(values) < 0 or max(values) >= n_classes:
+            raise DataError(f"{p}: line {i + 2}: class index outside 0..{n_classes - 1} in {target!r}")
+        n_labels[i] = len(values)
+    dup = table["Id"].duplicated()
+    if dup.any():
+        raise DataError(f"{p}: duplicate Id {table['Id'][dup].iloc[0]!r}")
+    return pd.DataFrame({"id": table["Id"].to_numpy(), "target": table["Target"].to_numpy(), "n_labels": n_labels})
+
+
+def hpa_ids(folder: str | os.PathLike) -> list[str]:
+    """Image ids with at least one ``<id>_<channel>.png`` file in ``folder``, sorted."""
+    f = Path(folder)
+    if not f.is_dir():
+        raise DataError(f"{f}: folder not found")
+    ids = set()
+    for ch in HPA_CHANNELS:
+        suffix = f"_{ch}.png"
+        ids.update(p.name[: -len(suffix)] for p in f.glob(f"*{suffix}"))
+    return sorted(ids)
+
+
+def _read_hpa_image(folder: Path, ident: str, size: int, missing: str) -> tuple[np.ndarray, list[str], tuple]:
+    out = np.zeros((len(HPA_CHANNELS), size, size), dtype=np.float32)  # (4, size, size)
+    absent: list[str] = []
+    shape = None
+    from skimage.transform import resize
+
+    for c, ch in enumerate(HPA_CHANNELS):
+        path = folder / f"{ident}_{ch}.png"
+        if not path.is_file():
+            if missing == "error":
+                raise DataError(f"{path}: channel file missing ({ch} of image {ident})")
+            absent.append(ch)
+            continue
+        img = _imread(path)
+        if img.ndim != 2:
+            raise DataError(f"{path}: expected a single-channel image, got shape {img.shape}")
+        if shape is not None and img.shape != shape:
+            raise DataError(f"{path}: size {img.shape} differs from the other channels' {shape}")
+        shape = img.shape
+        x = _to_unit(img, path)
+        if x.max() == x.min():
+            raise DataError(f"{path}: image is empty (constant intensity {x.max():g})")
+        if x.shape != (size, size):
+            x = resize(x, (size, size), order=1, anti_aliasing=x.shape[0] > size, preserve_range=True)
+        out[c] = np.clip(x, 0.0, 1.0)
+    if len(absent) == len(HPA_CHANNELS):
+        raise DataError(f"{folder}: no channel file for image {ident} ({ident}_<channel>.png)")
+    return out, absent, shape
+
+
+def iter_hpa_folder(
+    folder: str | os.PathLike,
+    labels_csv: str | os.PathLike,
+    *,
+    size: int = 256,
+    ids: Sequence[str] | None = None,
+    missing: str = "error",
+    batch_size: int = 64,
+) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+    """Yield ``(images, metadata)`` batches; see :func:`read_hpa_folder`."""
+    if missing not in ("error", "zeros"):
+        raise ValueError(f"missing must be 'error' or 'zeros', got {missing!r}")
+    f = Path(folder)
+    labels = read_hpa_labels(labels_csv).set_index("id")
+    wanted = hpa_ids(f) if ids is None else list(ids)
+    if not wanted:
+        raise DataError(f"{f}: no <id>_<channel>.png images")
+    absent_ids = [i for i in wanted if i not in labels.index]
+    if absent_ids:
+        raise DataError(f"{labels_csv}: no label row for image id {absent_ids[0]!r} ({len(absent_ids)} ids)")
+    for start in range(0, len(wanted), batch_size):
+        chunk = wanted[start : start + batch_size]
+        imgs = np.empty((len(chunk), len(HPA_CHANNELS), size, size), dtype=np.float32)
+        rows = []
+        for j, ident in enumerate(chunk):
+            imgs[j], absent, shape = _read_hpa_image(f, ident, size, missing)
+            rows.append(
+                {
+                    "id": ident,
+                    "target": labels.at[ident, "target"],
+                    "n_labels": int(labels.at[ident, "n_labels"]),
+                    "missing_channels": " ".join(absent),
+                    "source_height": int(shape[0]),
+                    "source_width": int(shape[1]),
+                }
+            )
+        yield imgs, pd.DataFrame(rows)
+
+
+def read_hpa_folder(
+    folder: str | os.PathLike,
+    labels_csv: str | os.PathLike,
+    *,
+    size: int = 256,
+    ids: Sequence[str] | None = None,
+    missing: str = "error",
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Read HPA images stored as ``<id>_<blue|green|red|yellow>.png`` with a Kaggle label table.
+
+    Parameters
+    ----------
+    folder : path-like
+    labels_csv : path-like
+        ``Id,Target`` table; every image read must have a row.
+    size : int
+        Output side; images are resized (bilinear, anti-aliased when shrinking). The CNN-vs-FCN
+        study used 256.
+    ids : sequence of str, optional
+        Image ids to read; default every id with at least one channel file in ``folder``.
+    missing : {"error", "zeros"}
+        A missing channel file raises :class:`DataError` (default) or is filled with zeros and
+        listed in the ``missing_channels`` column.
+
+    Returns
+    -------
+    images : ndarray of float32, shape (N, 4, size, size)
+        Values in [0, 1] (uint8 / 255, uint16 / 65535); channel order
+        (green, blue, red, yellow) = (protein, nucleus, microtubules, ER).
+    metadata : DataFrame
+        ``id``, ``target`` (space-separated class indices), ``n_labels``, ``missing_channels``,
+        ``source_height``, ``source_width``.
+
+    Raises
+    ------
+    DataError
+        Missing folder/table/label row/channel file, unreadable or multi-channel PNG, channel
+        sizes that differ, unsupported pixel type, empty (constant) channel image.
+    """
+    parts = list(iter_hpa_folder(folder, labels_csv, size=size, ids=ids, missing=missing))
+    return np.concatenate([p[0] for p in parts]), pd.concat([p[1] for p in parts], ignore_index=True)
+
+
+# --------------------------------------------------------------------------- DeepYeast
+
+
+def read_deepyeast_classes(doc_file: str | os.PathLike) -> list[str]:
+    """Class names in index order from a DeepYeast ``HOwt_doc.txt`` (``label;label_idx`` lines)."""
+    p = Path(doc_file)
+    if not p.is_file():
+        raise DataError(f"{p}: class list not found")
+    pairs = {}
+    lines = p.read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines, start=1):
+        line = line.strip()
+        if not line or (i == 1 and line.replace(" ", "") == "label;label_idx"):
+            continue
+        parts = line.rsplit(";", 1)
+        try:
+            name, idx = parts[0].strip(), int(parts[1])
+        except (IndexError, ValueError):
+            raise DataError(f"{p}: line {i}: expected 'label;label_idx', got {line!r}") from None
+        if idx in pairs:
+            raise DataError(f"{p}: line {i}: index {idx} appears twice")
+        pairs[idx] = name
+    if not pairs or sorted(pairs) != list(range(len(pairs))):
+        raise DataError(f"{p}: class indices must be 0..K-1, got {sorted(pairs)}")
+    return [pairs[i] for i in range(len(pairs))]
+
+
+def parse_deepyeast_list(list_file: str | os.PathLike) -> pd.DataFrame:
+    """Parse a DeepYeast split file (``relative/path.png label_idx`` per line).
+
+    Returns
+    -------
+    DataFrame
+        ``path`` (str, relative), ``label_idx`` (int).
+    """
+    p = Path(list_file)
+    if not p.is_file():
+        raise DataError(f"{p}: image list not found")
+    paths, labels = [], []
+    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2:
+            raise DataError(f"{p}: line {i}: expected 'path label_idx', got {line!r}")
+        try:
+            label = int(parts[1])
+        except ValueError:
+            raise DataError(f"{p}: line {i}: label {parts[1]!r} is not an integer") from None
+        if label < 0:
+            raise DataError(f"{p}: line {i}: negative label {label}")
+        paths.append(parts[0])
+        labels.append(label)
+    if not paths:
+        raise DataError(f"{p}: no entries")
+    return pd.DataFrame({"path": paths, "label_idx": np.asarray(labels, dtype=np.int64)})
+
+
+def _read_yeast_image(path: Path, crop_size: int, check_empty: bool) -> np.ndarray:
+    img = _imread(path)
+    if img.ndim != 3 or img.shape[-1] not in (3, 4):
+        raise DataError(f"{path}: expected an RGB(A) image with GFP in green and RFP in red, got shape {img.shape}")
+    if img.shape[:2] != (crop_size, crop_size):
+        raise DataError(f"{path}: expected {crop_size}x{crop_size} pixels, got {img.shape[0]}x{img.shape[1]}")
+    x = _to_unit(img, path)
+    out = np.stack([x[..., 1], x[..., 0]])  # (2, H, W): GFP (green), RFP (red)
+    if check_empty:
+        for c, name in enumerate(("GFP (green)", "RFP (red)")):
+            if out[c].max() == out[c].min():
+                raise DataError(f"{path}: {name} channel is empty (constant)")
+    return out
+
+
+def iter_deepyeast_list(
+    list_file: str | os.PathLike,
+    image_root: str | os.PathLike,
+    *,
+    classes: Sequence[str] | str | os.PathLike | None = None,
+    crop_size: int = 64,
+    check_empty: bool = True,
+    batch_size: int = 1024,
+) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+    """Yield ``(images, metadata)`` batches; see :func:`read_deepyeast_list`."""
+    table = parse_deepyeast_list(list_file)
+    root = Path(image_root)
+    if not root.is_dir():
+        raise DataError(f"{root}: image folder not found")
+    names = None
+    if classes is not None:
+        names = read_deepyeast_classes(classes) if isinstance(classes, (str, os.PathLike)) else list(classes)
+        bad = table["label_idx"] >= len(names)
+        if bad.any():
+            raise DataError(
+                f"{list_file}: label {int(table['label_idx'][bad].iloc[0])} but only {len(names)} classes"
+            )
+    for start in range(0, len(table), batch_size):
+        chunk = table.iloc[start : start + batch_size].reset_index(drop=True)
+        imgs = np.empty((len(chunk), 2, crop_size, crop_size), dtype=np.float32)
+        for j, rel in enumerate(chunk["path"]):
+            imgs[j] = _read_yeast_image(root / rel, crop_size, check_empty)
+        if names is not None:
+            chunk["label"] = [names[k] for k in chunk["label_idx"]]
+        yield imgs, chunk
+
+
+def read_deepyeast_list(
+    list_file: str | os.PathLike,
+    image_root: str | os.PathLike,
+    *,
+    classes: Sequence[str] | str | os.PathLike | None = None,
+    crop_size: int = 64,
+    check_empty: bool = True,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Read DeepYeast crops listed in a split file.
+
+    Parameters
+    ----------
+    list_file : path-like
+        ``relative/path.png label_idx`` per line (e.g. ``HOwt_train.txt``).
+    image_root : path-like
+        Folder the relative paths start from.
+    classes : sequence of str or path-like, optional
+        Class names in index order, or the ``HOwt_doc.txt`` file; adds a ``label`` column.
+    crop_size : int
+        Expected side (DeepYeast: 64).
+    check_empty : bool
+        Refuse crops whose GFP or RFP channel is constant.
+
+    Returns
+    -------
+    images : ndarray of float32, shape (N, 2, crop_size, crop_size)
+        Channel 0 = GFP (protein, from green), channel 1 = RFP (cytosolic marker, from red), in
+        [0, 1]. The DeepYeast network used (x / 255 - 0.5) * 2, i.e. ``2 * images - 1``.
+    metadata : DataFrame
+        ``path``, ``label_idx`` and, with ``classes``, ``label``.
+
+    Raises
+    ------
+    DataError
+        Missing or malformed list, missing image, image not 64 x 64 RGB(A), unsupported pixel
+        type, empty channel, label index beyond the class list.
+    """
+    parts = list(
+        iter_deepyeast_list(list_file, image_root, classes=classes, crop_size=crop_size, check_empty=check_empty)
+    )
+    return np.concatenate([p[0] for p in parts]), pd.concat([p[1] for p in parts], ignore_index=True)
+
+
+# --------------------------------------------------------------------------- .npz crops
+
+
+def read_npz_crops(
+    path: str | os.PathLike, *, item_shape: Sequence[int] | None = (2, 64, 64)
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Read crops saved as ``.npz`` with ``images`` (N, C, H, W) in [0, 1] and ``labels`` (N,).
+
+    Parameters
+    ----------
+    path : path-like
+    item_shape : sequence of int or None
+        Expected (C, H, W); ``None`` accepts any.
+
+    Returns
+    -------
+    images : ndarray of float32, shape (N, *item_shape)
+    metadata : DataFrame
+        ``label`` (class name) and ``label_idx`` (position in the file's ``classes`` array if
+        present, else in the sorted unique labels).
+
+    Raises
+    ------
+    DataError
+        Missing file or key, pickled (object) arrays, wrong shape/dtype, NaN, values outside
+        [0, 1], empty (constant) images, label count or class mismatch.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: file not found")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            keys = set(z.files)
+            for key in ("images", "labels"):
+                if key not in keys:
+                    raise DataError(f"{p}: no {key!r} array (has {sorted(keys)})")
+            images = z["images"]
+            labels = z["labels"]
+            classes = z["classes"] if "classes" in keys else None
+    except DataError:
+        raise
+    except ValueError as err:
+        if "allow_pickle" in str(err):
+            raise DataError(f"{p}: contains object (pickled) arrays; save labels as a string array") from None
+        raise DataError(f"{p}: unreadable .npz file ({err})") from None
+    except Exception as err:
+        raise DataError(f"{p}: unreadable .npz file ({err})") from None
+    if images.ndim != 4:
+        raise DataError(f"{p}: images must be (N, C, H, W), got {images.shape}")
+    if item_shape is not None and images.shape[1:] != tuple(item_shape):
+        raise DataError(f"{p}: images must be (N, {', '.join(map(str, item_shape))}), got {images.shape}")
+    if images.dtype.kind != "f":
+        raise DataError(f"{p}: images must be floating point in [0, 1], got {images.dtype}")
+    x = images.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise DataError(f"{p}: images contain NaN or infinite values")
+    if x.size and (x.min() < 0 or x.max() > 1):
+        raise DataError(f"{p}: images outside [0, 1] ({x.min():g}..{x.max():g})")
+    const = _constant_items(x)
+    if const.size:
+        raise DataError(f"{p}: image {int(const[0])} is empty (constant); {const.size} such images")
+    if labels.ndim != 1 or len(labels) != len(x):
+        raise DataError(f"{p}: labels must be (N,) = ({len(x)},), got {labels.shape}")
+    if labels.dtype.kind == "S":
+        labels = labels.astype(str)
+    if labels.dtype.kind not in "Uiu":
+        raise DataError(f"{p}: labels must be class names (strings), got {labels.dtype}")
+    names = labels.astype(str)
+    order = list(np.asarray(classes).astype(str)) if classes is not None else sorted(set(names.tolist()))
+    index = {c: i for i, c in enumerate(order)}
+    unknown = sorted(set(names.tolist()) - set(index))
+    if unknown:
+        raise DataError(f"{p}: labels {unknown[:5]} are not in the file's classes")
+    meta = pd.DataFrame({"label": names, "label_idx": np.array([index[c] for c in names], dtype=np.int64)})
+    return x, meta

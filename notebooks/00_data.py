@@ -188,8 +188,8 @@ fig.update_layout(height=430)
 fig.show()
 
 # %%
-yeast = catalogs.yeast_classes()
 # NBVAL_CHECK_OUTPUT
+yeast = catalogs.yeast_classes()
 print(splits.groupby("split", observed=True).size().to_string())
 print(f"YeastGFP proteins in exactly one DeepYeast class: {len(yeast)}; smallest class: "
       f"{yeast['klass'].value_counts().idxmin()} ({yeast['klass'].value_counts().min()})")
@@ -218,6 +218,8 @@ lengths = pd.Series({g: len(s) for g, s in seqs.items()}, name="length")
 fig = px.histogram(lengths, nbins=60, log_x=False, title="OpenCell protein lengths (amino acids)")
 fig.update_layout(showlegend=False, height=320, xaxis_title="length (aa)")
 fig.show()
+
+# %%
 # NBVAL_CHECK_OUTPUT
 print(f"{len(seqs)} sequences, {lengths.min()}–{lengths.max()} aa, median {lengths.median():.0f}")
 

@@ -32,31 +32,13 @@ from typing import Iterable, Literal, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from atlaskit.data.registry import FileKey
+from atlaskit.data.registry import file_key as _file_key
 from atlaskit.errors import DataError
 
 # ==============================================================================================
 # file helpers
 # ==============================================================================================
-
-FileKey = tuple[str, int, int]
-
-
-def _file_key(path: str | PathLike | None, registry_name: str) -> FileKey:
-    """Cache key of a file: resolved path, mtime and size (the registry file if ``path`` is None)."""
-    if path is None:
-        from atlaskit.data.registry import fetch
-
-        p = Path(fetch(registry_name))
-    else:
-        p = Path(path)
-    try:
-        st = p.stat()
-    except OSError:
-        raise DataError(f"{p}: no such file") from None
-    if not p.is_file():
-        raise DataError(f"{p}: not a file")
-    return str(p.resolve()), st.st_mtime_ns, st.st_size
-
 
 def _read_table(key: FileKey, required: Sequence[str], **kwargs) -> pd.DataFrame:
     """Read a CSV/TSV as strings, wrapping parser errors and checking the required columns."""

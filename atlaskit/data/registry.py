@@ -694,3 +694,22 @@ def mirror_dirs() -> list[Path]:
 def status():
     """A DataFrame telling where each registered file is found now (see :meth:`Registry.status`)."""
     return default_registry().status()
+
+
+FileKey = tuple[str, int, int]
+
+
+def file_key(path: str | os.PathLike | None, name: str) -> FileKey:
+    """Cache key of a table a catalog reads: the user's ``path``, or the registered file ``name``.
+
+    Returns the resolved path, modification time (ns) and size, so that functions cached on this
+    key re-read a file that changed on disk.
+    """
+    p = Path(fetch(name)) if path is None else Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        raise DataError(f"{p}: no such file") from None
+    if not p.is_file():
+        raise DataError(f"{p}: not a file")
+    return str(p.resolve()), st.st_mtime_ns, st.st_size

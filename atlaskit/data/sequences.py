@@ -47,6 +47,8 @@ from typing import Literal, Mapping
 
 import pandas as pd
 
+from atlaskit.data.registry import file_key as _key
+
 from atlaskit.errors import DataError
 
 __all__ = [
@@ -310,21 +312,6 @@ def read_fasta(path: str | PathLike, *, on_error: Literal["raise", "skip"] = "ra
 # ----------------------------------------------------------------------------------------------
 # the book's sequence sets
 # ----------------------------------------------------------------------------------------------
-
-def _key(path: str | PathLike | None, registry_name: str) -> tuple[str, int, int]:
-    """A cache key for a file: its resolved path, modification time and size."""
-    if path is None:
-        from atlaskit.data.registry import fetch
-
-        p = Path(fetch(registry_name))
-    else:
-        p = Path(path)
-    try:
-        st = p.stat()
-    except OSError:
-        raise DataError(f"{p}: no such file") from None
-    return str(p.resolve()), st.st_mtime_ns, st.st_size
-
 
 @lru_cache(maxsize=8)
 def _opencell_sequences(key: tuple[str, int, int]) -> dict[str, str]:

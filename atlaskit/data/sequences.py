@@ -48,7 +48,6 @@ from typing import Literal, Mapping
 import pandas as pd
 
 from atlaskit.data.registry import file_key as _key
-
 from atlaskit.errors import DataError
 
 __all__ = [

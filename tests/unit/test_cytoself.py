@@ -1,0 +1,299 @@
+"""cytoself model (atlaskit.models.cytoself) and its building blocks (atlaskit.models.blocks)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from atlaskit.models.blocks import (
+    MBConv,
+    MLPHead,
+    ResidualBlock,
+    conv_output_size,
+    drop_connect,
+    mbconv_stack,
+)
+from atlaskit.models.cytoself import CytoselfConfig, CytoselfModel, ResNetDecoder
+
+
+def _batch(cfg: CytoselfConfig, n: int = 4, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand((n, *cfg.input_shape), generator=g)
+    if cfg.use_nucleus:
+        x[:, 1] = x[:, 1] * 2 - 1  # nucleus distance in [-1, 1]
+    y = torch.randint(0, cfg.num_classes, (n,), generator=g)
+    return x, y
+
+
+# ----------------------------------------------------------------------------- paper shapes
+@pytest.fixture(scope="module")
+def paper_model():
+    torch.manual_seed(0)
+    return CytoselfModel(CytoselfConfig.paper())
+
+
+def test_paper_config_shapes():
+    cfg = CytoselfConfig.paper()
+    assert cfg.input_shape == (2, 100, 100)
+    assert (cfg.local_size, cfg.local_dim) == (25, 64)
+    assert (cfg.global_size, cfg.global_channels) == (4, 576)
+    assert (cfg.vq2_splits, cfg.vq2_embedding_dim) == (9, 64)
+    assert (cfg.local_codebook_size, cfg.global_codebook_size) == (2048, 2048)
+    assert cfg.num_classes == 1311
+    assert cfg.commitment == 0.25 and cfg.classifier_dropout == 0.5
+
+
+def test_paper_model_structure(paper_model):
+    m = paper_model
+    assert m.vq1.codebook.shape == (2048, 64) and m.vq1.splits == 1
+    assert m.vq2.codebook.shape == (2048, 64) and m.vq2.splits == 9
+    lin1 = [l for l in m.classifier1.modules() if isinstance(l, nn.Linear)]
+    lin2 = [l for l in m.classifier2.modules() if isinstance(l, nn.Linear)]
+    assert [(l.in_features, l.out_features) for l in lin1] == [(25 * 25 * 64, 1000), (1000, 1311)]
+    assert [(l.in_features, l.out_features) for l in lin2] == [(4 * 4 * 576, 1000), (1000, 1311)]
+    assert any(isinstance(l, nn.Dropout) and l.p == 0.5 for l in m.classifier1.modules())
+    n = m.num_parameters()
+    assert 50_000_000 < n < 65_000_000, n  # 57,106,690: the two classifiers hold ~52M of it
+
+
+def test_paper_forward_shapes(paper_model):
+    m = paper_model.eval()
+    x, y = _batch(m.config, n=1)
+    with torch.no_grad():
+        out = m(x)
+    assert out.local_pre.shape == (1, 64, 25, 25)
+    assert out.vq1.quantized.shape == (1, 64, 25, 25)
+    assert out.global_pre.shape == (1, 576, 4, 4)
+    assert out.vq2.quantized.shape == (1, 576, 4, 4)
+    assert out.vq2.indices.shape == (1, 9, 4, 4)
+    assert out.decoded_local.shape == (1, 64, 25, 25)
+    assert out.reconstruction.shape == (1, 2, 100, 100)
+    assert out.logits1.shape == out.logits2.shape == (1, 1311)
+    enc = m.encode(x)
+    assert enc["local_indices"].shape == (1, 25, 25)
+    assert enc["global_indices"].shape == (1, 9, 4, 4)
+    assert enc["global_"].shape == enc["global_pre"].shape == (1, 576, 4, 4)
+
+
+# ----------------------------------------------------------------------------- tiny: training
+def test_tiny_every_parameter_gets_a_gradient():
+    torch.manual_seed(0)
+    cfg = CytoselfConfig.tiny(num_classes=7)
+    m = CytoselfModel(cfg).train()
+    x, y = _batch(cfg, n=4)
+    losses = m.compute_losses(x, y)
+    assert set(losses) == {
+        "loss", "reconstruction", "decoder2", "vq1", "vq2", "classifier1", "classifier2",
+        "metric_perplexity1", "metric_perplexity2", "metric_accuracy1", "metric_accuracy2",
+    }
+    losses["loss"].backward()
+    # codebooks are single parameters: unused rows get no gradient, the tensor as a whole does
+    missing = [n for n, p in m.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    assert not missing, missing
+
+
+def test_loss_is_weighted_sum_and_metrics_are_detached():
+    torch.manual_seed(1)
+    cfg = CytoselfConfig.tiny(num_classes=5, vq_weight=0.5, classifier_weight=2.0, decoder2_weight=3.0)
+    m = CytoselfModel(cfg)
+    x, y = _batch(cfg)
+    L = m.compute_losses(x, y)
+    expected = (
+        L["reconstruction"] + 3.0 * L["decoder2"] + 0.5 * (L["vq1"] + L["vq2"])
+        + 2.0 * (L["classifier1"] + L["classifier2"])
+    )
+    torch.testing.assert_close(L["loss"], expected)
+    for k, v in L.items():
+        assert v.dim() == 0, k
+        assert v.requires_grad == (not k.startswith("metric_")), k
+    assert 1.0 <= L["metric_perplexity1"].item() <= cfg.local_codebook_size
+    assert 1.0 <= L["metric_perplexity2"].item() <= cfg.global_codebook_size
+
+
+def test_data_variance_scales_reconstruction_and_is_saved():
+    torch.manual_seed(2)
+    cfg = CytoselfConfig.tiny(num_classes=3)
+    m = CytoselfModel(cfg).eval()
+    x, y = _batch(cfg)
+    a = m.compute_losses(x, y)["reconstruction"].item()
+    m.set_data_variance(0.25)
+    b = m.compute_losses(x, y)["reconstruction"].item()
+    assert b == pytest.approx(4 * a, rel=1e-5)
+    assert m.config.data_variance == 0.25 and cfg.data_variance == 1.0  # the model owns a copy
+    assert m.state_dict()["data_variance"].item() == 0.25
+    with pytest.raises(ValueError, match="data_variance"):
+        m.set_data_variance(0.0)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"use_nucleus": False},
+        {"nucleus_distance": False},
+        {"split_quantization": False},
+        {"id_pretext": False},
+        {"classifier_input": "encoded", "decoder2_detach_target": True},
+    ],
+    ids=["full", "no-nucleus", "no-distance", "no-split", "no-pretext", "encoded-cls"],
+)
+def test_ablations_build_and_train(overrides):
+    torch.manual_seed(0)
+    cfg = CytoselfConfig.tiny(num_classes=5, **overrides)
+    m = CytoselfModel(cfg).train()
+    x, y = _batch(cfg, n=8)
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
+    history = []
+    for _ in range(6):
+        opt.zero_grad()
+        losses = m.compute_losses(x, y)
+        losses["loss"].backward()
+        opt.step()
+        history.append(losses["loss"].item())
+    assert sum(history[-2:]) / 2 < history[0], history
+
+    out = m(x)
+    assert out.reconstruction.shape == x.shape
+    if not cfg.use_nucleus:
+        assert cfg.in_channels == 1 and x.shape[1] == 1
+    if not cfg.split_quantization:
+        assert m.vq2.codebook.shape == (cfg.global_codebook_size, cfg.global_channels)
+        assert m.encode(x)["global_indices"].shape == (8, 1, 4, 4)
+    else:
+        assert m.vq2.codebook.shape == (cfg.global_codebook_size, cfg.global_dim)
+        assert m.encode(x)["global_indices"].shape == (8, 9, 4, 4)
+    if not cfg.id_pretext:
+        assert m.classifier1 is None and m.classifier2 is None
+        assert out.logits1 is None
+        assert "classifier1" not in losses and "metric_accuracy1" not in losses
+        m.compute_losses(x)  # labels are optional without the pretext
+
+
+# ----------------------------------------------------------------------------- bad inputs
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(0)
+    return CytoselfModel(CytoselfConfig.tiny(num_classes=4))
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(2, 1, 100, 100), (2, 3, 100, 100), (2, 2, 64, 64), (2, 2, 100, 96), (2, 100, 100)],
+)
+def test_bad_image_shape(tiny_model, shape):
+    with pytest.raises(ValueError, match=r"\(B, 2, 100, 100\)"):
+        tiny_model.compute_losses(torch.rand(shape), torch.zeros(shape[0], dtype=torch.long))
+
+
+def test_protein_only_model_names_its_shape():
+    m = CytoselfModel(CytoselfConfig.tiny(num_classes=4, use_nucleus=False))
+    with pytest.raises(ValueError, match=r"\(B, 1, 100, 100\).*use_nucleus=False"):
+        m.encode(torch.rand(1, 2, 100, 100))
+
+
+def test_bad_dtype_and_labels(tiny_model):
+    x = torch.rand(2, 2, 100, 100)
+    with pytest.raises(ValueError, match="floating-point"):
+        tiny_model(torch.ones(2, 2, 100, 100, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="required"):
+        tiny_model.compute_losses(x)
+    with pytest.raises(ValueError, match=r"\[0, 3\]"):
+        tiny_model.compute_losses(x, torch.tensor([0, 4]))
+    with pytest.raises(ValueError, match=r"\(2,\)"):
+        tiny_model.compute_losses(x, torch.tensor([0, 1, 2]))
+    with pytest.raises(ValueError, match="integer"):
+        tiny_model.compute_losses(x, torch.tensor([0.0, 1.0]))
+
+
+# ----------------------------------------------------------------------------- config
+@pytest.mark.parametrize("preset", ["paper", "small", "tiny"])
+def test_config_round_trip(preset):
+    cfg = getattr(CytoselfConfig, preset)(num_classes=17, split_quantization=False, data_variance=0.3)
+    data = json.loads(json.dumps(cfg.to_dict()))
+    again = CytoselfConfig.from_dict(data)
+    assert again == cfg
+    assert again.encoder1_stages == cfg.encoder1_stages and isinstance(again.classifier_hidden, tuple)
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="unknown CytoselfConfig field"):
+        CytoselfConfig.from_dict({"num_clases": 3})
+    with pytest.raises(ValueError, match="num_classes"):
+        CytoselfConfig(num_classes=0)
+    with pytest.raises(ValueError, match="classifier_input"):
+        CytoselfConfig.tiny(3, classifier_input="logits")
+    with pytest.raises(ValueError, match="MBConv stage"):
+        CytoselfConfig.tiny(3, encoder1_stages=((1, 3, 1, 8),))
+    with pytest.raises(ValueError, match="global_upsample_mode"):
+        CytoselfConfig.tiny(3, global_upsample_mode="cubic")
+
+
+def test_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(3)
+    cfg = CytoselfConfig.tiny(num_classes=6)
+    m = CytoselfModel(cfg)
+    m.set_data_variance(0.05)
+    path = tmp_path / "ckpt.pt"
+    torch.save({"config": m.config.to_dict(), "state": m.state_dict()}, path)
+    blob = torch.load(path, weights_only=True)
+    m2 = CytoselfModel(CytoselfConfig.from_dict(blob["config"]))
+    m2.load_state_dict(blob["state"])
+    m.eval()
+    m2.eval()
+    x, y = _batch(cfg)
+    torch.testing.assert_close(m.reconstruct(x), m2.reconstruct(x))
+    assert m2.config.data_variance == 0.05 and m2.data_variance.item() == pytest.approx(0.05)
+
+
+# ----------------------------------------------------------------------------- analysis API
+def test_encode_is_consistent(tiny_model):
+    m = tiny_model.eval()
+    x, _ = _batch(m.config, n=3)
+    enc = m.encode(x)
+    assert not any(v.requires_grad for v in enc.values())
+    assert enc["local_indices"].dtype == torch.long
+    torch.testing.assert_close(enc["local"], m.vq1.lookup(enc["local_indices"].unsqueeze(1)))
+    torch.testing.assert_close(enc["global_"], m.vq2.lookup(enc["global_indices"]))
+    assert m.reconstruct(x).shape == x.shape
+
+
+def test_memory_format_does_not_change_results():
+    torch.manual_seed(4)
+    cfg = CytoselfConfig.tiny(num_classes=3)
+    a = CytoselfModel(cfg, channels_last=True).eval()
+    b = CytoselfModel(cfg, channels_last=False).eval()
+    b.load_state_dict(a.state_dict())
+    x, _ = _batch(cfg)
+    torch.testing.assert_close(a.reconstruct(x), b.reconstruct(x), rtol=1e-4, atol=1e-5)
+    ea, eb = a.encode(x), b.encode(x)
+    torch.testing.assert_close(ea["global_pre"], eb["global_pre"], rtol=1e-4, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- blocks
+def test_mbconv_shapes_and_residual():
+    x = torch.randn(2, 16, 25, 25)
+    block = MBConv(16, 16, kernel_size=5, stride=1, expand_ratio=6)
+    assert block.use_residual and block(x).shape == x.shape
+    down = MBConv(16, 24, kernel_size=3, stride=2)
+    assert not down.use_residual and down(x).shape == (2, 24, 13, 13)
+    stack, out_ch = mbconv_stack(16, [(6, 3, 2, 24, 2), (6, 5, 2, 40, 1)])
+    assert out_ch == 40 and stack(x).shape == (2, 40, 7, 7)
+    assert [conv_output_size(s, 3, 2) for s in (100, 50, 25, 13, 7)] == [50, 25, 13, 7, 4]
+    with pytest.raises(ValueError, match="stride"):
+        MBConv(8, 8, stride=3)
+
+
+def test_drop_connect_and_heads():
+    x = torch.ones(1000, 1, 1, 1)
+    torch.manual_seed(0)
+    y = drop_connect(x, 0.2, training=True)
+    assert set(y.unique().tolist()) <= {0.0, 1.25}
+    assert abs(y.mean().item() - 1.0) < 0.1
+    assert drop_connect(x, 0.2, training=False) is x
+    head = MLPHead(12, (8, 8), 3, dropout=0.5)
+    assert head(torch.randn(5, 3, 2, 2)).shape == (5, 3)
+    assert ResidualBlock(6)(torch.randn(2, 6, 5, 5)).shape == (2, 6, 5, 5)
+    dec = ResNetDecoder(576, 64, 4, 25, linear_output=False)
+    assert dec(torch.randn(2, 576, 4, 4)).shape == (2, 64, 25, 25)

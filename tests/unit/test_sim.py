@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import ndimage
 
 from atlaskit.analysis.imagestats import crop_features, protein_disjoint_probe
 

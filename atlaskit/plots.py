@@ -50,3 +50,52 @@ def use_book_matplotlib() -> None:
             "font.size": 10,
         }
     )
+
+
+def to_rgb(channels, colors=("green", "blue", "red", "yellow")):
+    """Composite (C, H, W) channels in [0, 1] into an (H, W, 3) RGB image, HPA-style colours."""
+    import numpy as np
+
+    palette = {"green": (0, 1, 0), "blue": (0, 0, 1), "red": (1, 0, 0), "yellow": (1, 1, 0),
+               "magenta": (1, 0, 1), "cyan": (0, 1, 1), "gray": (1, 1, 1)}
+    channels = np.asarray(channels, dtype=np.float32)
+    rgb = np.zeros(channels.shape[1:] + (3,), np.float32)
+    for channel, color in zip(channels, colors):
+        rgb += channel[..., None] * np.asarray(palette[color], np.float32)
+    return np.clip(rgb, 0, 1)
+
+
+def image_grid(images, *, titles=None, row_labels=None, ncols=None, size=1.6, cmap="gray", vmax_percentile=99.8):
+    """A grid of images (N, H, W) or (N, H, W, 3) with optional titles and row labels.
+
+    Each grey-level image is shown with its own display range (0 to its ``vmax_percentile``),
+    like a microscopist's auto-contrast; RGB images are shown as they are.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    images = list(images)
+    ncols = ncols or len(images)
+    nrows = int(np.ceil(len(images) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3 * (titles is not None)),
+                             squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        if index >= len(images):
+            ax.axis("off")
+            continue
+        image = np.asarray(images[index])
+        if image.ndim == 2:
+            ax.imshow(image, cmap=cmap, vmin=0, vmax=max(np.percentile(image, vmax_percentile), 1e-6))
+        else:
+            ax.imshow(image)
+        if titles is not None and titles[index]:
+            ax.set_title(titles[index], fontsize=8)
+    if row_labels is not None:
+        for row, label in enumerate(row_labels):
+            axes[row, 0].set_ylabel(label, fontsize=8)
+    fig.tight_layout()
+    return fig

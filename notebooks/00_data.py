@@ -224,6 +224,184 @@ fig.show()
 print(f"{len(seqs)} sequences, {lengths.min()}–{lengths.max()} aa, median {lengths.median():.0f}")
 
 # %% [markdown]
+# ## 5 · The simulator: the book's default images
+#
+# No image set of the four studies can be downloaded with this book, and a workshop laptop may
+# be offline. Every chapter therefore trains, by default, on images from `atlaskit.data.sim`, a
+# procedural fluorescence-cell simulator driven by the real catalogs above, in three imaging
+# styles:
+#
+# | style | images | driven by |
+# |---|---|---|
+# | OpenCell-like (chapters 01, 02) | 2 × 100 × 100 crops centred on a nucleus: tagged protein, Hoechst | one simulated protein per real OpenCell target, mixing its real graded compartments |
+# | HPA-like (chapter 03) | 4-channel fields: protein, nucleus, microtubules, ER; 3 cell lines | real Kaggle label sets mapped to the 13 Cyto-2017 classes; a class may be shown by only some cells |
+# | yeast-like (chapter 04) | 2 × 64 × 64 crops: GFP protein, RFP cytosol | real YeastGFP proteins of the 12 DeepYeast and 4 transfer classes |
+#
+# A cell is drawn from a cell line's morphology; each compartment has a renderer (a
+# concentration map or puncta on the cell's geometry); a protein is a mixture of compartments
+# with parameters drawn once from its name; optics add blur, defocus, background, shot and read
+# noise on a 16-bit scale. The same seed gives the same pixels. Below, simulated images stand
+# beside the few real images we have, and the measurements say where they agree and where not.
+
+# %%
+from atlaskit import plots
+from atlaskit.analysis import imagestats, simcompare
+from atlaskit.data import sim
+
+n_fields = {"ci": 4, "full": 16}[scale]
+single = proteins[proteins["single_localized"]]
+gallery_compartments = ["nucleoplasm", "nucleolus_gc", "nuclear_membrane", "chromatin", "cytoplasmic",
+                        "er", "golgi", "mitochondria", "vesicles", "membrane", "centrosome", "cytoskeleton"]
+gallery_genes = [single[single["major"] == c]["gene"].iloc[0] for c in gallery_compartments]
+crops = sim.opencell_crops(gallery_genes, 3, seed=seed)
+fig = plots.image_grid(
+    [crops.images[i, 0] for i in range(len(crops.images))], ncols=9, size=1.25,
+    titles=[f"{g}\n{c}" if k == 0 else "" for g, c in zip(gallery_genes, gallery_compartments) for k in range(3)],
+)
+fig.suptitle("Simulated OpenCell-style crops (protein channel): 3 crops each of 12 real proteins, by their major compartment",
+             fontsize=9, y=1.01);
+
+# %% [markdown]
+# ### Nuclei: real and simulated, segmented the same way
+#
+# cytoself's nucleus channel is a signed distance transform of a nucleus segmentation
+# (Gaussian low-pass, Li threshold, refinement, watershed; `atlaskit.data.segment`). Left: a real
+# fluorescence image of nuclei from the 2018 Data Science Bowl and our segmentation of it; right:
+# the nucleus channel of a simulated OpenCell field and its segmentation.
+
+# %%
+nuclei = simcompare.compare_nuclei(gallery_genes, n_fields=n_fields, seed=seed)
+from skimage.color import label2rgb
+
+fig = plots.image_grid(
+    [nuclei.real_image, label2rgb(nuclei.real_labels, bg_label=0), nuclei.sim_image, label2rgb(nuclei.sim_labels, bg_label=0)],
+    titles=["real nuclei (DSB2018)", "our segmentation", "simulated field, nucleus channel", "our segmentation"],
+    ncols=4, size=3.0,
+)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(nuclei.segmentation.round(3).to_string(index=False))
+
+# %%
+shape_fig = px.histogram(
+    nuclei.shapes, x="eccentricity", color="source", barmode="overlay", histnorm="probability density",
+    nbins=30, opacity=0.6, title="Nucleus eccentricity, real (DSB2018 annotation) vs simulated (ground-truth masks)",
+)
+shape_fig.update_layout(height=330)
+shape_fig.show()
+nuclei.table.round(3)
+
+# %% [markdown]
+# The segmentation pipeline recovers the real annotated nuclei with an F1 near 0.93 at
+# IoU 0.5, and the simulated ones at least as well: simulated nuclei are easier to segment. The
+# shape table compares medians and the Kolmogorov–Smirnov statistic (0 = same distribution).
+# Areas are in pixels and differ by the two images' magnifications, so only the shape
+# measures compare like with like. Simulated nuclei are rounder than the DSB2018 nuclei;
+# real nuclei of this image come from another cell type and microscope than OpenCell's
+# HEK293T cells, so this is a coarse check, not a fit.
+
+# %% [markdown]
+# ### HPA: real channels beside simulated fields
+#
+# The data mirror holds 200 real Kaggle HPA channel images (one channel per image id) and 15
+# real single-cell crops of A-431 cells (microtubules, nucleus, ER). Below: real images (top)
+# and simulated ones (bottom), one per channel.
+
+# %%
+real_channels = simcompare.real_hpa_channels()
+fields = sim.hpa_fields(4, 1, seed=seed, size=512)
+order = ["green", "blue", "red", "yellow"]
+real_row = [real_channels[c][0][1] for c in order]
+sim_row = [fields.images[0, fields.channels.index(simcompare.HPA_CHANNELS[c])] for c in order]
+fig = plots.image_grid(real_row + sim_row, ncols=4, size=2.6,
+                       titles=[f"real {c} ({simcompare.HPA_CHANNELS[c]})" for c in order]
+                       + [f"simulated {simcompare.HPA_CHANNELS[c]}" for c in order])
+
+# %%
+import tifffile
+
+from atlaskit.data import registry
+
+real_cells = [tifffile.imread(registry.fetch(f"hpa/proticelli-cells/cell_{i}.tiff", progress=False)) for i in range(4)]
+# ProtiCelli crops are float in [-1, 1] with channels (microtubules, nucleus, ER)
+real_rgb = [plots.to_rgb(((c + 1) / 2).transpose(2, 0, 1), colors=("red", "blue", "yellow")) for c in real_cells]
+sim_rgb = [plots.to_rgb(fields.images[i, 1:], colors=("blue", "red", "yellow")) for i in range(4)]
+fig = plots.image_grid(real_rgb + sim_rgb, ncols=4, size=2.6,
+                       titles=["real A-431 cell (ProtiCelli)"] * 4 + [f"simulated {fields.meta['cell_line'][i]} field" for i in range(4)])
+fig.suptitle("Reference channels: microtubules (red), nucleus (blue), ER (yellow)", fontsize=9, y=1.01);
+
+# %%
+hpa_measures, hpa_table = simcompare.compare_hpa_channels(n_fields=n_fields * 2, seed=seed)
+fig = px.box(hpa_measures, x="channel", y="correlation", color="source", points="all",
+             title="GLCM texture correlation per channel (higher = smoother texture)")
+fig.update_layout(height=350)
+fig.show()
+hpa_table.pivot(index="measure", columns="channel", values="ks_statistic").round(2)
+
+# %% [markdown]
+# The table gives, per channel and measurement, the Kolmogorov–Smirnov statistic between the real
+# and simulated images (0 = same distribution, 1 = no overlap). The simulated channels are
+# **smoother** than the real ones (higher GLCM correlation, lower contrast), less skewed, and a
+# larger fraction of their pixels is bright: simulated fields are crowded with cells and have
+# little empty background, while real HPA images have sparser cells and sharper, finer
+# structures. These are known, measured gaps; they are why results on simulated images are
+# statements about the *methods*, never about biology.
+
+# %% [markdown]
+# ### Yeast cells
+#
+# Simulated yeast crops of the 12 DeepYeast classes and the 4 transfer classes (GFP channel),
+# each from a real YeastGFP protein of that class.
+
+# %%
+yeast_batch = sim.yeast_crops(None, 1, seed=seed, task="all", per_class=1)
+by_class = yeast_batch.meta.drop_duplicates("klass")
+fig = plots.image_grid(
+    [plots.to_rgb(yeast_batch.images[i], colors=("green", "magenta")) for i in by_class.index],
+    titles=[f"{k}\n{g}" for k, g in zip(by_class["klass"], by_class["gene"])], ncols=8, size=1.4,
+)
+
+# %% [markdown]
+# ### Can the compartments be told apart?
+#
+# A simulator is only useful if its compartments differ as they do in real cells: clearly, but
+# not trivially. A logistic-regression probe on 14 hand-made features (radial profile,
+# nuclear/cytoplasmic ratio, punctateness, percentiles) is trained on simulated crops of some
+# proteins of six compartments and tested on proteins it has never seen.
+
+# %%
+probe_compartments = ["nucleoplasm", "cytoplasmic", "vesicles", "er", "nucleolus_gc", "membrane"]
+pure = proteins[(proteins["grade2"].map(len) == 0) & proteins["single_localized"]]
+probe_genes = {c: pure[pure["major"] == c]["gene"].iloc[:8].tolist() for c in probe_compartments}
+probe_batch = sim.opencell_crops([g for c in probe_compartments for g in probe_genes[c]], 8, seed=seed, masks=True)
+features = imagestats.crop_features(probe_batch.images[:, 0], probe_batch.cell_masks, probe_batch.nucleus_masks)
+compartment_of = {g: c for c, genes in probe_genes.items() for g in genes}
+probe = imagestats.protein_disjoint_probe(
+    features, probe_batch.meta["protein"].map(compartment_of).to_numpy(), probe_batch.meta["protein"].to_numpy(), seed=seed
+)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"protein-disjoint probe accuracy: {probe['accuracy']:.3f} (chance {probe['chance']:.3f}; "
+      f"{probe['n_train']} training and {probe['n_test']} test crops)")
+
+# %%
+fig = px.imshow(probe["confusion"], text_auto=True, color_continuous_scale="Blues",
+                labels={"x": "predicted", "y": "true", "color": "crops"},
+                title="Probe confusion on held-out proteins")
+fig.update_layout(height=420)
+fig.show()
+
+# %% [markdown]
+# ### What the simulator does not capture
+
+# %%
+from IPython.display import Markdown
+
+Markdown("\n".join(f"- {item}" for item in sim.LIMITATIONS))
+
+# %% [markdown]
 # ## Summary
 #
 # - OpenCell: 1310 proteins in 17 compartments; by the deepGPS rule 871 are single-localized
@@ -232,3 +410,7 @@ print(f"{len(seqs)} sequences, {lengths.min()}–{lengths.max()} aa, median {len
 #   reproduce; most images carry one or two of the 13 classes, a few carry four or more.
 # - Yeast: 12 + 4 DeepYeast classes with the published split sizes, and real YeastGFP proteins for
 #   each class.
+# - The simulator: nuclei segment like real ones (our pipeline's F1 on the real DSB2018 image is
+#   printed above) and compartments are separable but not trivially (the probe's accuracy
+#   above); simulated images are smoother and more crowded than real HPA images. Every later
+#   chapter states whether it ran on simulated or real images.

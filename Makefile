@@ -15,10 +15,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: book chapters html test unit install clean
 
+# Chapters train from scratch here (fresh _build/runs); nbval's re-execution in `make test`
+# then reuses those runs (same parameters and code), so it checks the analyses reproduce.
 book: $(STAMP)
+	rm -rf _build/runs
 	$(PY) -m atlaskit book
 
 chapters: $(STAMP)
+	rm -rf _build/runs
 	$(PY) -m atlaskit book --no-html
 
 html: $(STAMP)

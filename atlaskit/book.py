@@ -30,6 +30,44 @@ CHAPTERS_OUT = ROOT / "book" / "chapters"
 BUILD = ROOT / "_build"
 
 SCALES = ("ci", "full")
+
+
+def runs_root() -> Path:
+    """Where chapters keep their training runs (checkpoints): ``$ATLASKIT_RUNS`` or ``_build/runs``."""
+    return Path(os.environ.get("ATLASKIT_RUNS", BUILD / "runs"))
+
+
+_CODE_FINGERPRINT: str | None = None
+
+
+def code_fingerprint() -> str:
+    """sha256 over atlaskit's source files: a run trained by other code is never reused."""
+    global _CODE_FINGERPRINT
+    if _CODE_FINGERPRINT is None:
+        import hashlib
+
+        digest = hashlib.sha256()
+        package = Path(__file__).resolve().parent
+        for path in sorted(package.rglob("*.py")):
+            digest.update(str(path.relative_to(package)).encode())
+            digest.update(path.read_bytes())
+        _CODE_FINGERPRINT = digest.hexdigest()
+    return _CODE_FINGERPRINT
+
+
+def run_dir(chapter: str, name: str, **params: Any) -> Path:
+    """A checkpoint folder for one training run of a chapter, keyed by its parameters and the code.
+
+    The same chapter, run name, parameters and atlaskit source give the same folder, so a
+    re-execution (nbval, or a reader rerunning a cell) resumes or reuses the finished run instead
+    of training again; any other parameter value or code change gets a fresh folder.
+    """
+    import hashlib
+
+    key = json.dumps({"params": params, "code": code_fingerprint()}, sort_keys=True, default=str)
+    folder = runs_root() / chapter / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 DATA_SOURCES = ("sim", "real")
 
 

@@ -128,3 +128,12 @@ def test_setup_chapter_rejects_bad_values(kwargs, message):
 def test_setup_chapter_returns_the_run(tmp_path):
     run = book.setup_chapter("07_demo", data="real", data_dir=tmp_path, seed=3, device="cpu", show=False)
     assert (run.data, run.data_dir, run.seed, run.device, run.simulated) == ("real", tmp_path, 3, "cpu", False)
+
+
+def test_run_dir_is_keyed_by_parameters(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATLASKIT_RUNS", str(tmp_path))
+    a = book.run_dir("01_cytoself", "full", scale="ci", seed=0)
+    assert a == book.run_dir("01_cytoself", "full", seed=0, scale="ci") and a.is_dir()
+    assert a.parent == tmp_path / "01_cytoself"
+    assert a != book.run_dir("01_cytoself", "full", scale="ci", seed=1)
+    assert a != book.run_dir("01_cytoself", "no_split", scale="ci", seed=0)

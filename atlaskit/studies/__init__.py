@@ -1,0 +1,2 @@
+"""Study pipelines: what each chapter runs (data, presets per scale, training, evaluation), so that
+chapters hold narrative, parameters and calls."""

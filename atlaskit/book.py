@@ -179,8 +179,7 @@ class ChapterResult:
 
 def kernel_environment() -> dict[str, str]:
     """Environment for chapter kernels: no progress bars (they would land as stderr in the HTML)."""
-    env = {"ATLASKIT_NO_PROGRESS": "1", "TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-    return env
+    return {"ATLASKIT_NO_PROGRESS": "1", "TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 
 
 @contextlib.contextmanager
@@ -263,15 +262,11 @@ def execute_chapter(
                 f"  the partly executed notebook is {failed}"
             ) from None
         seconds = time.perf_counter() - start
-        os.replace(executed, output) if _same_filesystem(executed, output) else shutil.move(executed, output)
+        # Copy beside the target, then rename: readers never see a half-written notebook.
+        staged = output.with_name(f".{output.name}.tmp")
+        shutil.copyfile(executed, staged)
+        os.replace(staged, output)
     return ChapterResult(name, output, seconds, params)
-
-
-def _same_filesystem(a: Path, b: Path) -> bool:
-    try:
-        return os.stat(a.parent).st_dev == os.stat(b.parent).st_dev
-    except OSError:
-        return False
 
 
 def build_html(root: Path = ROOT, *, warnings_as_errors: bool = True) -> Path:

@@ -78,6 +78,23 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    """deepGPS batch prediction (the openGPS "Predict" analogue) with a model the chapter 02 trained."""
+    from atlaskit.studies import deepgps
+
+    result = deepgps.predict_fasta(
+        args.fasta, out_dir=args.out, variant=args.model, checkpoint=args.checkpoint, nucleus=args.nucleus,
+        device=args.device, esm_weights=args.esm_weights,
+    )
+    for row in result.skipped.itertuples(index=False):
+        who = f"record {row.id!r}" if isinstance(row.id, str) else "file"
+        print(f"skipped {who} (line {row.line}): {row.reason}", file=sys.stderr)
+    print(f"model: deepGPS-{args.model} from {result.model_folder}")
+    print(f"✓ {len(result.table)} protein(s) predicted, {len(result.skipped)} record(s) skipped → "
+          f"{result.out_dir / 'predictions.csv'} and one PNG per protein")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atlaskit", description="The Protein Localization Atlas book and its tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every registered file")
     p.add_argument("--group", action="append", help="every file of a group, e.g. hpa/kaggle2018-sample")
     p.set_defaults(func=cmd_data_fetch)
+    p = sub.add_parser("predict", help="deepGPS: labels and generated images for the proteins of a FASTA file")
+    p.add_argument("--fasta", required=True, help="protein sequences (FASTA; bad records are reported and skipped)")
+    p.add_argument("--nucleus", help="nucleus image (PNG/TIFF/.npy); default: the one saved with the model")
+    p.add_argument("--model", default="single-2", choices=["single-2", "single-4", "all"], help="deepGPS variant")
+    p.add_argument("--checkpoint", help="a chapter-02 run folder (or its last.pt); default: the most recent run")
+    p.add_argument("--out", default="deepgps-predictions", help="output folder (default ./deepgps-predictions)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--esm-weights", help="ESM2 weights file, for a model trained on ESM2 embeddings")
+    p.set_defaults(func=cmd_predict)
     return parser
 
 

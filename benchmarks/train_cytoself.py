@@ -1,0 +1,139 @@
+"""Training throughput of the cytoself model: images per second and peak memory.
+
+Run from the repository root::
+
+    python -m benchmarks.train_cytoself                         # paper config, batch 32, CPU, 2 threads
+    python -m benchmarks.train_cytoself --config small --steps 20
+    python -m benchmarks.train_cytoself --device cuda --steps 50   # on a GPU: bf16 autocast + channels-last
+
+Times full optimisation steps (forward, every loss term, backward, Adam update) on random inputs
+shaped like cytoself's (protein in [0, 1], nucleus distance in [-1, 1], 2 x 100 x 100; protein
+IDs of ``--classes`` classes, 1311 for the paper). The first ``--warmup`` steps (allocator,
+oneDNN/cuDNN kernel choice) are not timed. Prints one JSON line (machine-readable), then a short
+table. Peak RSS is the process's maximum resident set size (``resource.getrusage``), so it
+includes Python, torch and the data; on CUDA the peak GPU memory allocated by torch is added.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import resource
+import sys
+import time
+
+
+def _peak_rss_mb() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 1024 if sys.platform != "darwin" else r / 2**20
+
+
+def build(config: str, classes: int):
+    """The model of a named configuration (paper, small, ci, tiny)."""
+    from atlaskit.models.cytoself import CytoselfConfig, CytoselfModel
+    from atlaskit.studies.cytoself import PRESETS
+
+    if config == "paper":
+        cfg = CytoselfConfig.paper(num_classes=classes)
+    elif config == "small":
+        cfg = CytoselfConfig.small(classes)
+    elif config == "ci":
+        cfg = PRESETS["ci"].model_config(classes)
+    else:
+        cfg = CytoselfConfig.tiny(classes)
+    return CytoselfModel(cfg)
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", choices=("paper", "small", "ci", "tiny"), default="paper")
+    ap.add_argument("--batch", type=int, default=32, help="images per step (paper: 32)")
+    ap.add_argument("--steps", type=int, default=3, help="timed steps")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed steps first")
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads (CPU)")
+    ap.add_argument("--classes", type=int, default=1311, help="protein IDs of the pretext task")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    ap.add_argument("--lr", type=float, default=4e-4)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.batch < 1 or args.steps < 1 or args.warmup < 0 or args.threads < 1 or args.classes < 2:
+        ap.error("--batch, --steps, --threads must be positive, --warmup >= 0, --classes >= 2")
+
+    import torch
+
+    from atlaskit.train import resolve_device
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    device = resolve_device(args.device)
+    cuda = device.type == "cuda"
+    model = build(args.config, args.classes).to(device)
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    g = torch.Generator().manual_seed(args.seed)
+    x = torch.rand((args.batch, *model.config.input_shape), generator=g)  # (B, C, 100, 100)
+    if model.config.use_nucleus:
+        x[:, 1] = x[:, 1] * 2 - 1  # signed nucleus distance in [-1, 1]
+    y = torch.randint(0, args.classes, (args.batch,), generator=g)
+    x, y = x.to(device), y.to(device)
+    if cuda:
+        x = x.contiguous(memory_format=torch.channels_last)
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+
+    def step():
+        with autocast():
+            losses = model.compute_losses(x, y)
+        optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        optimizer.step()
+        return losses["loss"]
+
+    for _ in range(args.warmup):
+        step()
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    for _ in range(args.steps):
+        loss = step()
+    float(loss)  # one sync at the end
+    if cuda:
+        torch.cuda.synchronize(device)
+    wall = time.perf_counter() - wall0
+    cpu = time.process_time() - cpu0
+    images = args.steps * args.batch
+    result = {
+        "benchmark": "train_cytoself",
+        "config": args.config,
+        "params": model.num_parameters(),
+        "batch": args.batch,
+        "steps": args.steps,
+        "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if cuda else ""),
+        "threads": torch.get_num_threads(),
+        "amp": "bf16" if bf16 else "off",
+        "channels_last": True,
+        "images_per_s": round(images / wall, 3),
+        "step_s": round(wall / args.steps, 3),
+        "cpu_s_per_image": round(cpu / images, 4),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "peak_gpu_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if cuda else None,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    print(json.dumps(result))
+    print(f"\ncytoself training throughput ({args.config}, {result['params']:,} parameters)")
+    print(f"  device            {result['device']}, {result['threads']} threads, amp {result['amp']}")
+    print(f"  batch x steps     {args.batch} x {args.steps} (after {args.warmup} warm-up)")
+    print(f"  images / s        {result['images_per_s']:.2f}   ({result['step_s']:.2f} s per step)")
+    print(f"  CPU s / image     {result['cpu_s_per_image']:.3f}")
+    print(f"  peak RSS          {result['peak_rss_mb']:.0f} MiB"
+          + (f";  peak GPU {result['peak_gpu_mb']:.0f} MiB" if cuda else ""))
+    return result
+
+
+if __name__ == "__main__":
+    main()

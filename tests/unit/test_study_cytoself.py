@@ -1,0 +1,301 @@
+"""The cytoself study pipeline (atlaskit.studies.cytoself): presets, data, training runs and their
+reuse, embeddings, the ablation table, spectra helpers and bad-input paths."""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from atlaskit.data import catalogs
+from atlaskit.errors import DataError, ParameterError
+from atlaskit.studies import cytoself as study
+
+TINY = study.preset("tiny")
+
+
+@pytest.fixture(scope="module")
+def runs_root(tmp_path_factory):
+    """Training runs of this module live in a temporary folder (never in _build/runs)."""
+    root = tmp_path_factory.mktemp("runs")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ATLASKIT_RUNS", str(root))
+    mp.setenv("ATLASKIT_NO_PROGRESS", "1")
+    yield root
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    return tmp_path_factory.mktemp("stores")
+
+
+@pytest.fixture(scope="module")
+def tiny_data(stores):
+    return study.build_data(TINY, "sim", seed=0, root=stores)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_data, runs_root):
+    return study.train_variant("full", tiny_data, TINY, seed=0, device="cpu")
+
+
+# ----------------------------------------------------------------------------------------------
+# presets and protein choice
+# ----------------------------------------------------------------------------------------------
+
+def test_presets_and_overrides():
+    assert study.preset("ci") == study.PRESETS["ci"]
+    assert study.preset("ci", epochs=2, repeats=3).epochs == 2 and study.preset("ci", repeats=3).repeats == 3
+    full = study.preset("full")
+    assert (full.model, full.lr, full.batch_size, full.plateau_factor, full.plateau_patience, full.early_stopping) == (
+        "paper", 4e-4, 32, 0.1, 4, 12)
+    assert full.n_proteins is None and full.workers == 1
+    cfg = full.model_config(1311)
+    assert (cfg.local_codebook_size, cfg.global_codebook_size, cfg.global_splits, cfg.num_classes) == (2048, 2048, 9, 1311)
+    ci = study.preset("ci").model_config(24, split_quantization=False)
+    assert ci.local_codebook_size == 128 and ci.classifier_hidden == (128,) and not ci.split_quantization
+    with pytest.raises(ParameterError, match="scale must be one of"):
+        study.preset("huge")
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ParameterError, match="epochs"):
+            study.preset("ci", epochs=bad)
+
+
+def test_select_proteins_is_stratified_and_deterministic():
+    a = study.select_proteins(30, complex_members=2, seed=0)
+    assert a.equals(study.select_proteins(30, complex_members=2, seed=0))
+    assert not a["gene"].equals(study.select_proteins(30, complex_members=2, seed=1)["gene"])
+    assert len(a) == 30 and a["gene"].is_unique and list(a["gene"]) == sorted(a["gene"])
+    # at least two members of each of the four GO complexes (filling may add more), all twelve
+    # families represented
+    in_complex = a["complex"].value_counts()
+    assert set(in_complex.index) == set(catalogs.GO_COMPLEXES) and (in_complex >= 2).all()
+    counts = a["family"].value_counts()
+    assert set(counts.index) == set(catalogs.FAMILIES)
+    # filling always tops up the smallest family: families that got a protein by filling lead
+    # the smallest family by at most one
+    forced = study.select_proteins(8, complex_members=2, seed=0)
+    forced_counts = forced["family"].value_counts()
+    filled = [f for f in catalogs.FAMILIES if counts[f] > forced_counts.get(f, 0)]
+    assert max(counts[filled]) - min(counts) <= 1
+    # single-localized proteins are preferred when filling
+    assert a[~a["gene"].isin(forced["gene"])]["single_localized"].all()
+    everything = study.select_proteins(None)
+    assert len(everything) == len(catalogs.opencell_proteins())
+    some = study.select_proteins(3, complex_members=0, seed=0, available=["ACTB", "LMNB1", "TOMM20", "SEC61B"])
+    assert set(some["gene"]) <= {"ACTB", "LMNB1", "TOMM20", "SEC61B"} and len(some) == 3
+    for bad in (1, 0, 10_000, 2.5):
+        with pytest.raises(ParameterError, match="n_proteins"):
+            study.select_proteins(bad)
+
+
+# ----------------------------------------------------------------------------------------------
+# data
+# ----------------------------------------------------------------------------------------------
+
+def test_build_data_shapes_ranges_and_splits(tiny_data, stores, monkeypatch):
+    d = tiny_data
+    n = TINY.n_proteins * TINY.crops_per_protein
+    assert d.store.images.shape == (n, 3, 100, 100) and d.store.images.dtype == np.float16
+    x = np.asarray(d.store.images, dtype=np.float32)
+    assert x[:, 0].min() >= 0 and x[:, 0].max() <= 1
+    assert x[:, 2].min() >= 0 and x[:, 2].max() <= 1
+    dist = x[:, 1].reshape(n, -1)
+    assert dist.min() >= -1 and dist.max() <= 1
+    assert np.allclose(np.abs(dist).max(axis=1), 1.0, atol=1e-3)  # "max_abs" scaling per crop
+    assert (dist.max(axis=1) > 0).all() and (dist.min(axis=1) < 0).all()  # nucleus inside, background outside
+    # the distance is positive exactly on the segmented nucleus: check one crop against its raw nucleus
+    assert d.meta["nucleus_iou"].min() > 0.7 and set(d.meta["nucleus_source"]) <= {"segmented", "simulator"}
+    # 8:1:1 within every protein: every protein in every split
+    per = d.meta.groupby(["protein", "split"]).size().unstack()
+    assert list(per.columns) == ["test", "train", "val"] and (per > 0).all().all()
+    assert per["train"].sum() / n == pytest.approx(0.8, abs=0.05)
+    assert sorted(d.classes) == d.classes and d.num_classes == TINY.n_proteins
+    assert (d.meta["label"] == d.meta["protein"].map({c: i for i, c in enumerate(d.classes)})).all()
+    assert d.meta["family"].notna().all()
+    # a second call opens the same store without rendering anything
+    monkeypatch.setattr(study, "_sim_batches", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rendered")))
+    again = study.build_data(TINY, "sim", seed=0, root=stores)
+    assert again.store.path == d.store.path and again.meta.equals(d.meta)
+
+
+def test_datasets_follow_the_variants(tiny_data):
+    d = tiny_data
+    x, y = d.dataset("train", "full")[0]
+    assert x.shape == (2, 100, 100) and x.dtype == torch.float32 and isinstance(y, int)
+    assert d.dataset("train", "no_nucleus")[0][0].shape == (1, 100, 100)
+    raw = d.dataset("val", "no_distance", augment=False)[0][0]
+    assert raw[1].min() >= 0  # the raw nucleus in [0, 1], not the signed distance
+    assert d.dataset("train").transform is not None and d.dataset("test").transform is None
+    rows = d.indices("train")
+    expected = np.var(np.asarray(d.store.images[rows][:, [0, 1]], dtype=np.float64))
+    assert d.data_variance("full") == pytest.approx(expected, rel=1e-9)
+    assert d.data_variance("no_nucleus") == pytest.approx(np.var(np.asarray(d.store.images[rows][:, 0], dtype=np.float64)))
+    assert len(d.indices("all")) == len(d.meta)
+    with pytest.raises(ParameterError, match="split must be"):
+        d.indices("holdout")
+    with pytest.raises(ParameterError, match="unknown cytoself variant"):
+        d.dataset("train", "no_decoder")
+
+
+def _write_protein(folder, name, n, seed):
+    rng = np.random.default_rng(seed)
+    np.save(folder / f"{name}_pro.npy", rng.random((n, 100, 100), dtype=np.float32))
+    np.save(folder / f"{name}_nuc.npy", rng.random((n, 100, 100), dtype=np.float32) * 500)
+    np.save(folder / f"{name}_nucdist.npy", rng.normal(0, 30, (n, 100, 100)).astype(np.float32))
+    labels = np.array([[f"ENSG{seed:011d}", name, "x", f"fov{i // 2}"] for i in range(n)], dtype=object)
+    np.save(folder / f"{name}_label.npy", labels, allow_pickle=True)
+
+
+def test_build_data_reads_a_real_cytoself_folder(tmp_path):
+    folder = tmp_path / "opencell"
+    folder.mkdir()
+    for i, gene in enumerate(["LMNB1", "TOMM20", "SEC61B"]):
+        _write_protein(folder, gene, 6, i)
+    d = study.build_data(TINY, "real", folder, root=tmp_path / "stores", fov_column="label_3")
+    assert d.source == "real" and d.classes == ["LMNB1", "SEC61B", "TOMM20"]
+    x = np.asarray(d.store.images, dtype=np.float32)
+    nucdist = np.load(folder / "LMNB1_nucdist.npy") * 0.01  # the public loader's scaling
+    np.testing.assert_allclose(x[:6, 1], nucdist, atol=2e-2, rtol=1e-3)
+    assert x[:, 2].min() >= 0 and x[:, 2].max() <= 1
+    # crops of one field of view stay in one split
+    assert (d.meta.groupby("fov")["split"].nunique() == 1).all()
+    assert d.proteins.set_index("gene")["family"].to_dict() == {
+        g: f for g, f in zip(catalogs.opencell_proteins()["gene"], catalogs.opencell_proteins()["family"])
+        if g in ("LMNB1", "SEC61B", "TOMM20")}
+    with pytest.raises(DataError, match="no column 'fov_id'"):
+        study.build_data(TINY, "real", folder, root=tmp_path / "stores2", fov_column="fov_id")
+
+
+def test_build_data_rejects_bad_parameters(tmp_path):
+    with pytest.raises(ParameterError, match="data must be"):
+        study.build_data(TINY, "simulated", root=tmp_path)
+    with pytest.raises(ParameterError, match="needs data_dir"):
+        study.build_data(TINY, "real", None, root=tmp_path)
+    with pytest.raises(ParameterError, match="seed"):
+        study.build_data(TINY, "sim", seed=-1, root=tmp_path)
+    with pytest.raises(ParameterError, match="preset must be"):
+        study.build_data("huge", "sim", root=tmp_path)
+    with pytest.raises(ParameterError, match="crops_per_protein"):
+        study.build_data(dataclasses.replace(TINY, crops_per_protein=2), "sim", root=tmp_path)
+    with pytest.raises(DataError, match="not a cytoself"):
+        study.build_data(TINY, "real", tmp_path, root=tmp_path / "s")
+
+
+# ----------------------------------------------------------------------------------------------
+# training, reuse, embeddings
+# ----------------------------------------------------------------------------------------------
+
+def test_train_variant_runs_and_is_reused(tiny_data, tiny_run):
+    run = tiny_run
+    assert not run.reused and len(run.history) == TINY.epochs and not run.model.training
+    assert run.config.num_classes == tiny_data.num_classes
+    assert run.config.data_variance == pytest.approx(tiny_data.data_variance("full"))
+    assert float(run.model.data_variance) == pytest.approx(run.config.data_variance)
+    assert {"reconstruction", "decoder2", "vq1", "vq2", "classifier1", "classifier2", "metric_perplexity2"} <= set(
+        run.history.train[0])
+    start = time.perf_counter()
+    again = study.train_variant("full", tiny_data, TINY, seed=0, device="cpu")
+    assert again.reused and time.perf_counter() - start < 10
+    assert again.run_dir == run.run_dir and again.history.to_dict() == run.history.to_dict()
+    for a, b in zip(run.model.state_dict().values(), again.model.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ParameterError, match="unknown cytoself variant"):
+        study.train_variant("no_decoder", tiny_data, TINY)
+    with pytest.raises(ParameterError, match="repeat"):
+        study.train_variant("full", tiny_data, TINY, repeat=-1)
+
+
+def test_worker_processes_give_the_same_runs(tiny_data, runs_root):
+    """Runs trained side by side in worker processes equal runs trained here, one by one."""
+    preset = dataclasses.replace(TINY, workers=2)
+    runs = study.train_variants(["no_pretext", "no_split"], tiny_data, preset, seed=5, device="cpu")
+    assert sorted(runs) == [("no_pretext", 0), ("no_split", 0)]
+    assert not any(r.reused for r in runs.values()) and all(r.seconds > 0 for r in runs.values())
+    here = study.train_variant("no_split", tiny_data, preset, seed=5, device="cpu", chapter="01_cytoself_check")
+    assert not here.reused and here.history.val == runs[("no_split", 0)].history.val
+    assert runs[("no_pretext", 0)].model.classifier1 is None
+    with pytest.raises(ParameterError, match="workers"):
+        study.train_variants(["full"], tiny_data, preset, workers=0)
+
+
+def test_embed_spectra_orphans_and_zeroing(tiny_data, tiny_run):
+    test = tiny_data.dataset("test", "full")
+    emb = study.embed(tiny_run.model, test)
+    cfg = tiny_run.config
+    n = len(test)
+    assert emb.global_.shape == (n, cfg.global_channels * cfg.global_size**2)
+    assert emb.global_indices.shape == (n, 9, 4, 4) and emb.local_indices.shape == (n, 25, 25)
+    assert emb.labels.tolist() == [test[i][1] for i in range(n)] and (emb.rows == test.indices).all()
+    assert test.transform is None  # restored
+    emb_all = study.embed(tiny_run.model, tiny_data.dataset("all", "full"), batch_size=17)
+    genes = tiny_data.meta["protein"].iloc[emb_all.rows]
+    family = tiny_data.proteins.set_index("gene")["family"]
+    spec = study.feature_spectra(emb_all.local_indices, genes, family, cfg.local_codebook_size, n_clusters=4)
+    assert spec.histograms.shape == (tiny_data.num_classes, cfg.local_codebook_size)
+    assert np.allclose(spec.histograms.sum(axis=1), 625)  # mean count per image over 25 x 25 positions
+    assert 1 <= spec.bicluster.n_clusters <= 4 and set(spec.consensus.index) <= set(catalogs.FAMILIES)
+    orphan = study.default_orphan(tiny_data)
+    ranking = study.orphan_ranking(spec, orphan)
+    assert ranking.is_monotonic_decreasing and len(ranking) >= 1
+    # the consensus is recomputed without the orphan: its family is ranked only if other
+    # proteins of that family remain
+    others = (family.drop(index=orphan) == family[orphan]).any()
+    assert (family[orphan] in ranking.index) == others
+    with pytest.raises(ParameterError, match="not one of"):
+        study.orphan_ranking(spec, "NOTAGENE")
+    recon, maps = study.zeroing_maps(tiny_run.model, tiny_data.images([0])[0], spec)
+    assert recon.shape == (2, 100, 100) and maps.shape == (spec.bicluster.n_clusters, 2, 100, 100)
+    assert (maps >= 0).all()
+    # zeroing every cluster of codes the image uses changes the reconstruction somewhere
+    assert maps.max() > 0
+    assert len(set(study.example_proteins(tiny_data, 3))) == 3
+
+
+# ----------------------------------------------------------------------------------------------
+# clustering scores and the ablation table
+# ----------------------------------------------------------------------------------------------
+
+def test_ablation_table_hand_computed():
+    scores = pd.DataFrame({
+        "variant": ["full", "full", "no_pretext", "no_pretext", "no_split"],
+        "repeat": [0, 1, 0, 1, 0],
+        "score": [2.0, 4.0, 0.5, 0.7, 3.5],
+    })
+    table = study.ablation_table(scores)
+    assert list(table.index) == ["full", "no_split", "no_pretext"]  # VARIANTS order
+    assert table.loc["full", "mean"] == pytest.approx(3.0)
+    assert table.loc["full", "sd"] == pytest.approx(np.sqrt(2.0))  # sample sd of (2, 4)
+    assert np.isnan(table.loc["no_split", "sd"]) and table.loc["no_split", "repeats"] == 1
+    assert table.loc["no_pretext", "vs_full"] == pytest.approx(0.2)
+    assert table["rank"].to_dict() == {"full": 2, "no_split": 1, "no_pretext": 3}
+    assert table.loc["no_pretext", "paper"] == study.PAPER_TABLE1_ORDER["no_pretext"]
+    with pytest.raises(ParameterError, match="unknown variant"):
+        study.ablation_table(scores.assign(variant="no_decoder"))
+    with pytest.raises(DataError, match="needs columns"):
+        study.ablation_table(scores.drop(columns="score"))
+
+
+def test_clustering_scores_from_tiny_embeddings(tiny_data, tiny_run):
+    # all images (the tiny test split holds one image per protein: no spread to measure)
+    emb = study.embed(tiny_run.model, tiny_data.dataset("all", "full"))
+    labels = tiny_data.meta["family"].iloc[emb.rows].to_numpy()
+    rng = np.random.default_rng(0)
+    codes = pd.factorize(labels)[0]
+    separated = np.eye(codes.max() + 1)[codes] * 10 + rng.normal(0, 0.01, (len(codes), codes.max() + 1))
+    scores, umaps = study.clustering_scores(
+        {("full", 0): emb, ("no_pretext", 0): separated}, labels, n_neighbors=10, seed=0)
+    assert list(scores["variant"]) == ["full", "no_pretext"] and (scores["n_images"] == len(labels)).all()
+    assert umaps[("full", 0)].shape == (len(labels), 2) and np.isfinite(scores["score"]).all()
+    # features that separate the families perfectly score higher than the tiny model's
+    assert scores.loc[1, "score"] > scores.loc[0, "score"]
+    table = study.ablation_table(scores)
+    assert table.loc["no_pretext", "rank"] == 1
+    with pytest.raises(DataError, match="feature rows"):
+        study.clustering_scores({("full", 0): separated[:-1]}, labels, n_neighbors=4)
+    with pytest.raises(ParameterError, match="tuples"):
+        study.clustering_scores({"full": separated}, labels, n_neighbors=4)

@@ -130,12 +130,11 @@ print("images by cell line:", hpa.meta["cell_line"].value_counts().sort_index().
 # image, and absent classes get all-zero maps. The paper does not give the filter width, the
 # dilation radius or how the mask is resized; we use σ = 2 pixels, a disk of radius 2 and "a
 # heat-map pixel is on if any of its input pixels is" (`atlaskit.models.cnnfcn.fcn_targets`).
-# A plain resize-and-round left 30 % of the simulated maps empty, mostly for small punctate
-# classes, which would teach the FCN that those classes are nowhere.
+# The table below shows why: with a plain resize-and-round (a heat-map pixel on when more than
+# half of it is covered), many maps come out empty, most often for small punctate classes, and
+# an empty map teaches the FCN that a present class is nowhere.
 
 # %%
-import matplotlib.pyplot as plt
-
 from atlaskit import plots
 
 show = hpa.indices("train")[:6]
@@ -148,6 +147,12 @@ fig = plots.image_grid(
 )
 fig.suptitle("Training images (composite: protein green, nucleus blue, microtubules red, ER yellow), "
              "their protein channel and the FCN target map", fontsize=9, y=1.02);
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"target parameters: {p.target_params}, heat maps {p.heatmap_size} × {p.heatmap_size}")
+print("fraction of training images of each class whose FCN target map is empty:")
+print(study.target_map_check(hpa, "train").round(3).to_string())
 
 # %% [markdown]
 # ## The two networks
@@ -184,7 +189,8 @@ print(architectures.to_string(index=False))
 # Both networks train with the paper's optimiser and schedule: Adam with learning rate 10⁻³,
 # binary cross-entropy, the learning rate divided by 3 after 8 epochs without a lower validation
 # loss. The weights of the epoch with the lowest validation loss are kept. At `scale="ci"` the
-# run is shorter than the schedule's patience, so the learning rate never drops. A finished run
+# run is barely longer than the schedule's patience, so the learning rate rarely drops (the
+# printout below gives the final learning rate). A finished run
 # is stored under `_build/runs`, keyed by every parameter and by atlaskit's source, so executing
 # the chapter again reuses it.
 

@@ -225,6 +225,7 @@ def execute_chapter(
     """
     import nbformat
     import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     name, source = resolve_chapter(chapter, notebooks)
@@ -261,6 +262,9 @@ def execute_chapter(
                 f"notebook): {error.ename}: {evalue[0] if evalue else ''}\n"
                 f"  the partly executed notebook is {failed}"
             ) from None
+        except (DeadKernelError, CellTimeoutError) as error:
+            # The kernel was killed (out of memory, a signal) or a cell ran past the timeout.
+            raise ChapterError(f"chapter {name} stopped: {type(error).__name__}: {error}".strip()) from None
         seconds = time.perf_counter() - start
         # Copy beside the target, then rename: readers never see a half-written notebook.
         staged = output.with_name(f".{output.name}.tmp")

@@ -196,6 +196,25 @@ def _patched_environ(extra: Mapping[str, str]):
                 os.environ[k] = v
 
 
+def _local_kernel_manager_class():
+    """A kernel manager that talks to the kernel over local IPC sockets instead of TCP.
+
+    The kernel is on the same machine, so TCP buys nothing; over IPC its sockets are files in the
+    user's runtime folder that other users cannot open, and ipykernel has no reason to warn that
+    the connection is unencrypted. Where IPC sockets do not exist (Windows), TCP is used.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    if os.name == "nt":
+        return AsyncKernelManager
+
+    class LocalKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    return LocalKernelManager
+
+
 def execute_chapter(
     chapter: str,
     parameters: Mapping[str, Any] | None = None,
@@ -250,6 +269,7 @@ def execute_chapter(
                     log_output=False,
                     cwd=str(output.parent),
                     execution_timeout=timeout,
+                    kernel_manager_class=_local_kernel_manager_class(),
                 )
         except PapermillExecutionError as error:
             failed = BUILD / "failed" / f"{name}.ipynb"

@@ -95,6 +95,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Apply a saved study model to real images and print accuracy, per-class recall and the confusion."""
+    from atlaskit.studies import deepyeast
+
+    report = deepyeast.evaluate_checkpoint(
+        args.checkpoint, args.images, list_file=args.list, batch_size=args.batch_size, device=args.device
+    )
+    print(report.to_text(), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atlaskit", description="The Protein Localization Atlas book and its tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -113,6 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("chapters", help="list chapters and their parameters")
     p.set_defaults(func=cmd_chapters)
+
+    p = sub.add_parser("evaluate", help="measure a saved model on real images (the sim-to-real check)")
+    p.add_argument("study", choices=["deepyeast"], help="the study whose model is evaluated")
+    p.add_argument("--checkpoint", required=True, help="model checkpoint written by the chapter (its path is printed there)")
+    p.add_argument("--images", required=True,
+                   help=".npz with images (N, 2, 64, 64) in [0, 1] (GFP, RFP) and labels (class names), "
+                        "or a DeepYeast-format image folder")
+    p.add_argument("--list", help="split list of an image folder (default: the folder's HOwt_test.txt)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.set_defaults(func=cmd_evaluate)
 
     data = sub.add_parser("data", help="registered data files").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("list", help="registered files and where each is found (cache, mirror or missing)")

@@ -1,4 +1,4 @@
-"""CNN / FCN throughput and memory on CPU: ``python -m benchmarks.train_cnnfcn [--steps 3] [--config paper]``.
+"""CNN / FCN throughput and memory on CPU: ``python -m benchmarks.train_cnnfcn [--steps 2] [--config paper]``.
 
 For each model of the CNN-vs-FCN chapter (:mod:`atlaskit.models.cnnfcn`), in its own process (so
 that peak memory is its own), prints one JSON line with
@@ -24,9 +24,10 @@ import os
 import platform
 import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 
-def _measure(kind: str, config: str, steps: int, train_batch: int, infer_batch: int, threads: int | None, queue) -> None:
+def _measure(kind: str, config: str, steps: int, train_batch: int, infer_batch: int, threads: int | None) -> dict:
     import torch
 
     from atlaskit.models.cnnfcn import CnnFcnConfig, build_model, cnn_step, fcn_step
@@ -64,7 +65,7 @@ def _measure(kind: str, config: str, steps: int, train_batch: int, infer_batch: 
         for _ in range(steps):
             model.predict_proba(xi)
     iw, ic = (time.perf_counter() - w0) / steps, (time.process_time() - c0) / steps
-    queue.put({
+    return {
         "model": kind.upper(), "config": config, "input": list(cfg.input_shape),
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_batch": train_batch, "train_images_s": round(train_batch / tw, 2),
@@ -74,13 +75,13 @@ def _measure(kind: str, config: str, steps: int, train_batch: int, infer_batch: 
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
         "cpus": os.cpu_count(), "machine": platform.machine(),
-    })
+    }
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", choices=("paper", "ci"), default="paper")
-    ap.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up step")
+    ap.add_argument("--steps", type=int, default=2, help="timed steps after one warm-up step")
     ap.add_argument("--train-batch", type=int, default=32)
     ap.add_argument("--infer-batch", type=int, default=128)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
@@ -88,14 +89,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.steps < 1:
         ap.error("--steps must be >= 1")
-    ctx = mp.get_context("spawn")  # a fresh process per model: its own peak RSS
+    ctx = mp.get_context("spawn")
     for kind in args.models.split(","):
-        queue = ctx.Queue()
-        proc = ctx.Process(target=_measure, args=(kind.strip(), args.config, args.steps, args.train_batch,
-                                                  args.infer_batch, args.threads, queue))
-        proc.start()
-        result = queue.get()
-        proc.join()
+        # a fresh process per model, so that its peak RSS is its own; errors propagate here
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as ex:
+            result = ex.submit(_measure, kind.strip(), args.config, args.steps, args.train_batch,
+                               args.infer_batch, args.threads).result()
         print(json.dumps(result), flush=True)
     return 0
 

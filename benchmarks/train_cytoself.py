@@ -100,7 +100,7 @@ def main(argv=None) -> dict:
     wall0, cpu0 = time.perf_counter(), time.process_time()
     for _ in range(args.steps):
         loss = step()
-    float(loss)  # one sync at the end
+    float(loss.detach())  # one sync at the end
     if cuda:
         torch.cuda.synchronize(device)
     wall = time.perf_counter() - wall0

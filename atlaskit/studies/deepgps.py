@@ -40,7 +40,7 @@ import os
 import re
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -49,9 +49,10 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from atlaskit.studies._presets import select_preset
 from atlaskit.errors import AtlaskitError, DataError, ParameterError
 from atlaskit.metrics import classification as cm
-from atlaskit.models.deepgps import VARIANT_CLASSES, DeepGPSConfig, DeepGPSModel
+from atlaskit.models.deepgps import DeepGPSConfig, DeepGPSModel
 from atlaskit.models.sequence import SequenceEmbedder
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "embed_proteins",
     "BaselineResult",
     "sequence_baselines",
+    "used_proteins",
     "ImageData",
     "build_image_data",
     "DeepGPSDataset",
@@ -176,13 +178,7 @@ PRESETS: dict[str, Preset] = {
 
 def get_preset(scale: str, *, epochs: int | None = None, **changes) -> Preset:
     """The preset of ``scale`` ("ci" or "full"), with ``epochs`` (None: the preset's) and other changes."""
-    if scale not in PRESETS:
-        raise ParameterError(f"scale must be one of {', '.join(PRESETS)}, not {scale!r}")
-    p = PRESETS[scale]
-    if epochs is not None:
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ParameterError(f"epochs must be a positive integer or None, not {epochs!r}")
-        changes["epochs"] = epochs
+    p = select_preset(PRESETS, scale, epochs=epochs)
     return p.replace(**changes) if changes else p
 
 
@@ -499,6 +495,14 @@ def image_proteins(table: pd.DataFrame, variant: str, preset: Preset, seed: int 
             parts.append(pd.concat([grp[grp["gene"].isin(keep_test)], grp[~grp["gene"].isin(keep_test)].head(test_cap)]))
     out = pd.concat(parts).drop(columns="_rank").sort_values("gene").reset_index(drop=True)
     return out
+
+
+def used_proteins(table: pd.DataFrame, preset: Preset, seed: int = 0) -> list[str]:
+    """Every protein the chapter needs a sequence vector for (variants and image proteins), sorted."""
+    genes = set(variant_table(table, "single-4")["gene"])
+    for v in VARIANTS:
+        genes |= set(image_proteins(table, v, preset, seed)["gene"])
+    return sorted(genes)
 
 
 def _resize(x: np.ndarray, size: int) -> np.ndarray:

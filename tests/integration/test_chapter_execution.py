@@ -38,6 +38,14 @@ def test_parameters_change_the_executed_notebook(tmp_path):
     assert "ababab" in _stream_text(out)
 
 
+def test_kernel_runs_without_warnings_on_the_terminal(tmp_path, capfd):
+    """The chapter kernel talks over local IPC sockets, so ipykernel has nothing to warn about."""
+    (tmp_path / "05_demo.py").write_text(GOOD)
+    book.execute_chapter("05_demo", output=tmp_path / "out.ipynb", notebooks=tmp_path)
+    err = capfd.readouterr().err
+    assert "WARNING" not in err and "without encryption" not in err, err
+
+
 def test_failed_chapter_names_the_cell_and_keeps_the_previous_output(tmp_path):
     (tmp_path / "05_demo.py").write_text(GOOD)
     out = tmp_path / "out.ipynb"

@@ -137,3 +137,19 @@ def test_run_dir_is_keyed_by_parameters(tmp_path, monkeypatch):
     assert a.parent == tmp_path / "01_cytoself"
     assert a != book.run_dir("01_cytoself", "full", scale="ci", seed=1)
     assert a != book.run_dir("01_cytoself", "no_split", scale="ci", seed=0)
+
+
+def test_every_chapter_is_in_the_table_of_contents_in_order():
+    import yaml
+
+    toc = yaml.safe_load((book.ROOT / "_toc.yml").read_text())
+    listed = [entry["file"].rsplit("/", 1)[-1] for entry in toc["chapters"]]
+    assert listed == list(book.chapter_sources())
+    assert all(entry["file"].startswith("book/chapters/") for entry in toc["chapters"])
+
+
+def test_every_study_chapter_has_the_core_parameters():
+    for name, source in book.chapter_sources().items():
+        params = book.chapter_parameters(source)
+        core = {"scale", "seed"} if name == "00_data" else {"scale", "data", "data_dir", "seed", "device"}
+        assert core <= set(params), (name, sorted(params))

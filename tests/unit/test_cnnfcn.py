@@ -223,6 +223,8 @@ def test_pipeline_data(micro):
     assert x.shape == (4, 64, 64) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
     assert y.shape == (13,) and m.shape == (13, 4, 4)
     assert torch.all(m[y == 0] == 0)  # absent classes: zero maps
+    check = S.target_map_check(data)
+    assert check.shape == (14, 2) and check.loc["all images"].between(0, 1).all()
     # the store is reused for the same parameters
     again = S.build_sim_data(p, seed=0, root=data.store.path.parent)
     assert again.store.path == data.store.path
@@ -248,7 +250,9 @@ def test_pipeline_evaluation(micro):
 
 def test_pipeline_reuses_a_finished_run(micro):
     S, p, data, models, root, _ = micro
+    threads = torch.get_num_threads()
     again = S.train("cnn", data, p, seed=0, device="cpu", run_root=root / "runs")
+    assert torch.get_num_threads() == threads  # the preset's single CPU thread is restored afterwards
     assert again.history.to_dict() == models["cnn"].history.to_dict()
     for a, b in zip(again.model.state_dict().values(), models["cnn"].model.state_dict().values()):
         torch.testing.assert_close(a, b)

@@ -61,9 +61,11 @@ run = book.setup_chapter(
 # at a few images per second on a laptop CPU and needs a GPU. The default `scale="ci"` keeps the
 # architecture and the **pixel scale** of the paper's input (a 2048 × 2048 HPA image shrunk to
 # 256 × 256), but crops the field to 128 × 128 (8 × 8 heat maps), divides every width by four,
-# and trains on a few hundred simulated fields for a few epochs, so that the chapter runs in a
-# few minutes on two CPU cores. Its numbers say whether the pipeline works and which way the
-# comparison leans, not what the networks can reach.
+# and trains on about a thousand simulated fields for 10 epochs, so that the chapter runs in a
+# few minutes on two CPU cores. It trains with a single CPU thread: convolutions this small gain
+# nothing from a second one, and one thread gives the same numbers on every machine. Its numbers
+# say whether the pipeline works and which way the comparison leans, not what the networks can
+# reach.
 
 # %%
 import numpy as np
@@ -355,7 +357,7 @@ if het is not None:
 #
 # | quantity | paper, CNN / FCN | this run | why they may differ |
 # |---|---|---|---|
-# | mean per-class accuracy | 0.676 / 0.696 | table "Overall scores" | simulated images; at `ci` a 16× smaller network, a quarter of the field, a few hundred images and a few epochs |
+# | mean per-class accuracy | 0.676 / 0.696 | table "Overall scores" | simulated images; at `ci` a 16× smaller network, a quarter of the field, about a thousand images and 10 epochs |
 # | mean Dice | 0.705 / 0.707 | same table | as above; the paper's averaging (over classes or images) is not stated, we average over classes |
 # | accuracy, 1/2/3/4 labels | 92/57/25/0 % (CNN), 90/59/41/29 % (FCN) | "Table 1" | the test set here has few 3- and 4-label images (see the counts); "accuracy" read as exact label-set match |
 # | FCN better on many-label images | yes | "Table 1" and the heterogeneity test | the paper's explanation is tested directly only here, on simulated per-cell truth |
@@ -368,7 +370,7 @@ if het is not None:
 #   harder to tell apart than real ones, so the numbers are not comparable in level; what
 #   carries over is the method and the direction of a comparison.
 # * **Scale.** At `scale="ci"` the networks have a quarter of the paper's kernels and units,
-#   see a quarter of the field, and train on a few hundred images for a few epochs; the paper
+#   see a quarter of the field, and train on about a thousand images for 10 epochs; the paper
 #   trained on thousands of images until its schedule converged. `-p scale full -p data real
 #   -p data_dir …` runs the paper's configuration on a real HPA folder, unchanged, on a GPU.
 # * **Unstated details.** The widths of the CNN's hidden layers, the FCN's last kernel size,

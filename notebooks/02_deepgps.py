@@ -62,6 +62,9 @@ from atlaskit.studies import deepgps
 preset = deepgps.get_preset(scale, epochs=epochs)
 if embedder not in ("auto", "composition", "esm2") and not str(embedder).startswith("esm2_"):
     raise book.ParameterError(f"embedder must be 'auto', 'composition', 'esm2' or an ESM2 model name, not {embedder!r}")
+if data == "real" and data_dir is None:
+    raise book.ParameterError("data='real' needs data_dir: a folder of OpenCell crops in the cytoself format "
+                              "(<gene>_pro.npy, <gene>_nuc.npy, <gene>_label.npy)")
 
 # %% [markdown]
 # At `scale="ci"` (the default) everything is deliberately small so that the chapter runs on a

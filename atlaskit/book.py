@@ -29,7 +29,7 @@ NOTEBOOKS = ROOT / "notebooks"
 CHAPTERS_OUT = ROOT / "book" / "chapters"
 BUILD = ROOT / "_build"
 
-SCALES = ("ci", "full")
+SCALES = ("tiny", "ci", "full")
 
 
 def runs_root() -> Path:

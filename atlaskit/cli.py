@@ -72,9 +72,11 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
         names += [n for n, e in registry.entries().items() if e.group == group]
     if not names:
         raise AtlaskitError("name the files to fetch, or use --all or --group GROUP (see `atlaskit data list`)")
-    for name in names:
-        path = registry.fetch(name)
+    for name in dict.fromkeys(names):
+        path = registry.fetch(name, fill_cache=args.fill_cache)
         print(f"{name} → {path}")
+    if args.fill_cache:
+        print(f"cache: {registry.cache_dir()} (copy this folder to other machines, or name it in $ATLASKIT_MIRROR there)")
     return 0
 
 
@@ -144,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", help="registered names, e.g. opencell/annotations-flat.csv")
     p.add_argument("--all", action="store_true", help="every registered file")
     p.add_argument("--group", action="append", help="every file of a group, e.g. hpa/kaggle2018-sample")
+    p.add_argument("--fill-cache", action="store_true",
+                   help="copy files found in a mirror into the cache too, so that the cache folder alone "
+                        "holds them (prefetching for offline laptops)")
     p.set_defaults(func=cmd_data_fetch)
     p = sub.add_parser("predict", help="deepGPS: labels and generated images for the proteins of a FASTA file")
     p.add_argument("--fasta", required=True, help="protein sequences (FASTA; bad records are reported and skipped)")

@@ -9,6 +9,8 @@
 # %% [markdown]
 # # 00 · The data
 #
+# *This chapter as a file:* {download}`the executed notebook (.ipynb) <00_data.ipynb>` · {download}`its jupytext source (.py) <../../notebooks/00_data.py>`
+#
 # Every chapter of this book builds on a few **real** public tables: which compartments the
 # 1310 OpenCell proteins were seen in, which locations the Human Protein Atlas assigns to human
 # genes (and to the images of its 2018 Kaggle challenge), and where thousands of yeast proteins
@@ -248,7 +250,7 @@ from atlaskit import plots
 from atlaskit.analysis import imagestats, simcompare
 from atlaskit.data import sim
 
-n_fields = {"ci": 4, "full": 16}[scale]
+n_fields = {"tiny": 2, "ci": 4, "full": 16}[scale]
 single = proteins[proteins["single_localized"]]
 gallery_compartments = ["nucleoplasm", "nucleolus_gc", "nuclear_membrane", "chromatin", "cytoplasmic",
                         "er", "golgi", "mitochondria", "vesicles", "membrane", "centrosome", "cytoskeleton"]
@@ -400,6 +402,56 @@ fig.show()
 from IPython.display import Markdown
 
 Markdown("\n".join(f"- {item}" for item in sim.LIMITATIONS))
+
+# %% [markdown]
+# ## Exercises
+#
+# ### Exercise 1 · Stricter grades, fewer multi-localized proteins
+#
+# Using `annotations`, count the proteins annotated in two or more compartments when only
+# annotations of grade ≥ 1, ≥ 2 and ≥ 3 are kept. **Check:** raising the grade can only remove
+# annotations, so the three counts never increase.
+
+# %% tags=["hide-cell"]
+# Solution
+multi_by_grade = {
+    g: int((annotations[annotations["grade"] >= g].groupby("gene")["compartment"].nunique() >= 2).sum())
+    for g in (1, 2, 3)
+}
+print("proteins in two or more compartments, by minimum grade:", multi_by_grade)
+assert multi_by_grade[1] >= multi_by_grade[2] >= multi_by_grade[3]
+
+# %% [markdown]
+# ### Exercise 2 · Read the co-occurrence matrix, then count
+#
+# Which label occurs most often together with `Nucleoli` in the Kaggle HPA images? Read it from
+# the co-occurrence table `co` of part 3, then count the images carrying both labels directly
+# from `kaggle["label_names"]`. **Check:** both routes give the same number of images.
+
+# %% tags=["hide-cell"]
+# Solution
+full_co = catalogs.label_cooccurrence(kaggle, catalogs.KAGGLE_HPA_CLASSES, column="label_names")
+partners = full_co.loc["Nucleoli"].drop("Nucleoli")
+partner, n_from_matrix = partners.idxmax(), int(partners.max())
+n_counted = int(kaggle["label_names"].map(lambda names: "Nucleoli" in names and partner in names).sum())
+print(f"most frequent partner of Nucleoli: {partner} ({n_from_matrix} images in the matrix, {n_counted} counted)")
+assert n_from_matrix == n_counted
+
+# %% [markdown]
+# ### Exercise 3 · The simulator is deterministic per seed
+#
+# Simulate three crops of one protein of the gallery (`gallery_genes`) twice with the same seed
+# and once with another seed (`sim.opencell_crops(genes, n, seed=…)`). **Check:** the same seed
+# gives identical pixels, another seed different ones.
+
+# %% tags=["hide-cell"]
+# Solution
+gene = gallery_genes[0]
+first = sim.opencell_crops([gene], 3, seed=seed + 1).images
+again = sim.opencell_crops([gene], 3, seed=seed + 1).images
+other = sim.opencell_crops([gene], 3, seed=seed + 2).images
+print(f"{gene}: same seed identical: {np.array_equal(first, again)}; other seed identical: {np.array_equal(first, other)}")
+assert np.array_equal(first, again) and not np.array_equal(first, other)
 
 # %% [markdown]
 # ## Summary

@@ -9,6 +9,8 @@
 # %% [markdown]
 # # 01 · cytoself: a self-supervised atlas of protein localization
 #
+# *This chapter as a file:* {download}`the executed notebook (.ipynb) <01_cytoself.ipynb>` · {download}`its jupytext source (.py) <../../notebooks/01_cytoself.py>`
+#
 # **The paper.** Kobayashi, Cheveralls, Leonetti & Royer (*Nature Methods* 19, 995–1003, 2022)
 # trained **cytoself** on images of 1,311 endogenously tagged proteins from OpenCell. Each input
 # is a 100 × 100 crop around a nucleus with two channels: the tagged protein and the nucleus.
@@ -75,6 +77,11 @@ pd.Series(preset.to_dict(), name=f"preset '{preset.scale}'").to_frame()
 # published model, Adam at the paper's 4e-4 (the public code used 1e-4), the learning rate
 # × 0.1 after 4 epochs without validation improvement and early stopping after 12. On a CPU the
 # `ci` runs are trained two at a time, one per core.
+#
+# `tiny` (learner mode, `-p scale tiny`, under two minutes on two cores) trains every variant
+# once, for one epoch, on 12 proteins with 20 crops each and 32-code books: it leaves out the
+# repeats (no spread to compare differences with) and any real learning, so its scores only
+# show that the pipeline runs.
 
 # %% [markdown]
 # ## 1 · Data
@@ -136,9 +143,15 @@ fig.suptitle("Stored channels of one training crop per protein (distance shown a
 # residual decoders (decoder 2 reconstructs encoder 1's output from VQ2; decoder 1 the image from
 # VQ1 and the upsampled VQ2), two protein-ID classifiers on the quantized vectors, and the loss
 #
-# $$\mathcal{L} = \frac{\mathrm{MSE}(\hat x, x)}{\operatorname{var}(x_\text{train})} + \mathrm{MSE}(\hat z_1, z_1)
-#   + \sum_{i=1,2} \big(\lVert \mathrm{sg}[z_i] - e_i \rVert^2 + 0.25\,\lVert z_i - \mathrm{sg}[e_i] \rVert^2\big)
-#   + \sum_{i=1,2} \mathrm{CE}_i .$$
+# ```text
+# L = MSE(x̂, x) / var(x_train) + MSE(ẑ₁, z₁)
+#     + Σᵢ₌₁,₂ ( ‖sg[zᵢ] − eᵢ‖² + 0.25 ‖zᵢ − sg[eᵢ]‖² )
+#     + Σᵢ₌₁,₂ CEᵢ
+# ```
+#
+# (sg: stop-gradient; zᵢ the encoder output and eᵢ its nearest codebook vector at level i; ẑ₁
+# decoder 2's reconstruction of z₁; CEᵢ the protein-ID cross-entropy on VQᵢ. The formulas are
+# written in plain text so that the book displays them offline.)
 #
 # The ablations change one thing each: no nucleus channel; the raw nucleus image instead of its
 # distance transform; VQ2 without split quantization (whole 576-d vectors against one codebook);
@@ -256,10 +269,12 @@ fig.show()
 
 # %% [markdown]
 # The **clustering score** measures how well the families separate on this map: with the
-# median point $c_k$ of family $k$ and its spread $s_k$ (the median distance of its points to
-# $c_k$),
+# median point cₖ of family k, its spread sₖ (the median distance of its points to cₖ) and the
+# mean c̄ of the K family centres, in d = 2 dimensions,
 #
-# $$\text{score} = \frac{\sqrt{\tfrac{1}{K d}\sum_k \lVert c_k - \bar c \rVert^2}}{\operatorname{median}_k s_k},$$
+# ```text
+# score = sqrt( Σₖ ‖cₖ − c̄‖² / (K d) ) / medianₖ sₖ ,
+# ```
 #
 # the spread of the family centres over the typical family size (median-based, as the paper's
 # Methods describe; `atlaskit.analysis.atlas.clustering_score`). The same score with the GO
@@ -454,6 +469,82 @@ comparison
 # only be placed in the compartments it was simulated in) and the feature spectra (the
 # clusters reflect the simulator's textures). Run `-p scale full -p data real -p data_dir …` on
 # a GPU to ask these questions of real data.
+
+# %% [markdown]
+# ## Exercises
+#
+# ### Exercise 1 · Code usage of VQ2 with and without split quantization
+#
+# For every run of `full` and `no_split`, encode the validation images
+# (`study.embed(r.model, cdata.dataset("val", name))`) and recompute the VQ2 perplexity the way
+# training logs it, per batch of `preset.batch_size` images (`study.code_usage(...,
+# batch_size=...)`); the weights in `runs` are those of the best epoch, `r.history.best_epoch`.
+# Then compute the number of VQ2 codes used and the perplexity pooled over the test images in
+# `embeddings`, and compare the two variants.
+#
+# **Check:** the recomputed validation perplexity agrees with the logged value of the best epoch
+# within 2 %; the paper leads one to expect more codes in use with split quantization.
+
+# %% tags=["hide-cell"]
+# Solution
+for (name, repeat), r in runs.items():
+    if name not in ("full", "no_split"):
+        continue
+    k2 = r.config.global_codebook_size
+    val_use = study.code_usage(study.embed(r.model, cdata.dataset("val", name)).global_indices, k2,
+                               batch_size=preset.batch_size)
+    logged = r.history.val[r.history.epochs.index(r.history.best_epoch)]["metric_perplexity2"]
+    test_use = study.code_usage(embeddings[(name, repeat)].global_indices, k2)
+    print(f"{name:8s} r{repeat}: validation perplexity {val_use['batch_perplexity']:.2f} recomputed, "
+          f"{logged:.2f} logged (epoch {r.history.best_epoch}); test images: {test_use['codes_used']} of {k2} "
+          f"codes used, pooled perplexity {test_use['perplexity']:.2f}")
+    assert abs(val_use["batch_perplexity"] - logged) <= 0.02 * logged, (name, repeat)
+
+# %% [markdown]
+# ### Exercise 2 · How much of the clustering score is UMAP noise?
+#
+# The UMAP layout depends on its seed. Recompute the clustering score of the full model
+# (repeat 0) on UMAPs with seeds `run.seed`, `run.seed + 1` and `run.seed + 2`
+# (`study.umap_seed_scores`) and compare their standard deviation with the repeat-to-repeat
+# standard deviation of the ablation table, `table.loc["full", "sd"]`.
+#
+# **Check:** the score for seed `run.seed` equals the one in `scores` exactly (a seeded UMAP is
+# reproducible); if the seed spread is of the order of the repeat spread, part of the
+# differences in the ablation table is UMAP noise, not training.
+
+# %% tags=["hide-cell"]
+# Solution
+by_seed = study.umap_seed_scores(embeddings[("full", 0)], test_meta["family"].to_numpy(),
+                                 [run.seed, run.seed + 1, run.seed + 2])
+logged = float(scores.loc[(scores["variant"] == "full") & (scores["repeat"] == 0), "score"].iloc[0])
+repeat_sd = table.loc["full", "sd"]
+print("clustering score (full model, repeat 0) by UMAP seed:", {s: round(v, 3) for s, v in by_seed.items()})
+print(f"sd over UMAP seeds {by_seed.std(ddof=1):.3f}; sd over training repeats "
+      + ("n/a (one repeat at this scale)" if np.isnan(repeat_sd) else f"{repeat_sd:.3f}"))
+assert np.isclose(by_seed[run.seed], logged, rtol=1e-9, atol=0)
+
+# %% [markdown]
+# ### Exercise 3 · Clustering score of the local (VQ1) representation
+#
+# The atlas uses the global representation. Summarise the local one of every test image by its
+# VQ1 code histogram (`study.image_code_histograms` on `embeddings[("full", 0)].local_indices`;
+# it keeps which codes occur, not where), and compute its clustering score by family with
+# `study.clustering_scores`, beside the VQ2 score `full_scores.iloc[0]`.
+#
+# **Check:** the same histograms computed for `emb_all`, averaged per protein and multiplied by
+# the 625 positions, reproduce the feature spectra `spec.histograms`.
+
+# %% tags=["hide-cell"]
+# Solution
+k1 = full_model.config.local_codebook_size
+local = study.image_code_histograms(embeddings[("full", 0)].local_indices, k1)
+local_scores, _ = study.clustering_scores({("full", 0): local}, test_meta["family"].to_numpy(), seed=run.seed)
+vq1, vq2 = float(local_scores["score"].iloc[0]), float(full_scores.iloc[0])
+print(f"clustering score by family (full model, repeat 0): VQ1 code histograms {vq1:.3f}, "
+      f"VQ2 global representation {vq2:.3f}; {'VQ1' if vq1 > vq2 else 'VQ2'} separates the families better here")
+per_image = study.image_code_histograms(emb_all.local_indices, k1) * emb_all.local_indices[0].size
+rebuilt = pd.DataFrame(per_image).groupby(genes_all).mean()
+assert np.allclose(rebuilt.to_numpy(), spec.histograms.loc[rebuilt.index].to_numpy())
 
 # %% [markdown]
 # ## Summary

@@ -9,6 +9,8 @@
 # %% [markdown]
 # # 02 · deepGPS: from a protein's sequence to its image
 #
+# *This chapter as a file:* {download}`the executed notebook (.ipynb) <02_deepgps.ipynb>` · {download}`its jupytext source (.py) <../../notebooks/02_deepgps.py>`
+#
 # **deepGPS** (Yuan et al.) asks a generative question: given only a protein's amino-acid
 # sequence and an image of a cell's nucleus, what would that cell look like with the protein
 # tagged? The sequence is read by a protein language model (ESM2) and mean-pooled into one
@@ -75,6 +77,10 @@ if data == "real" and data_dir is None:
 # the "all" variant on at most 12 training proteins per localization stratum. On a CPU the ci
 # model trains on one thread: its tiny convolutions gain nothing from a second one.
 # `-p scale full` builds the paper's configuration unchanged (run it on a GPU).
+# `-p scale tiny` (learner mode, under two minutes) goes further: 32×32 images (a 2×2
+# bottleneck), one image per protein, 3 epochs and at most 6 "all" training proteins per
+# stratum, so the generated images are rough sketches; the labels, split and sequence-only
+# baselines are those of ci (with fewer random-forest trees and bootstrap resamples).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -454,6 +460,11 @@ quality = pd.DataFrame(rows)
 # %%
 # NBVAL_CHECK_OUTPUT
 print(quality.round(3).to_string(index=False))
+margins = quality.set_index("model")["psnr"].drop("mean training image") - floor["psnr"].mean()
+print("PSNR above the mean-image floor (dB): " + ", ".join(f"{m} {d:+.2f}" for m, d in margins.items()))
+if margins.max() < 1.0:
+    print("every model is within 1 dB of the floor: at this scale the generators have learned little "
+          "beyond the average image")
 
 # %% [markdown]
 # ## 8 · Comparison with the paper
@@ -536,6 +547,115 @@ result.table.round(3)
 print(result.skipped.to_string(index=False))
 print(f"{len(result.table)} predicted, {len(result.skipped)} skipped; files: "
       f"{', '.join(sorted(p.name for p in result.out_dir.iterdir()))}")
+
+# %% [markdown]
+# ## Exercises
+#
+# ### Exercise 1 · Amino acids alone, or with dipeptides
+#
+# The 420 composition features are 20 amino-acid fractions followed by 400 dipeptide
+# fractions. Fit the single-2 logistic-regression baseline on the first 20 columns of
+# `composition` only (`deepgps.logistic_baseline`, same protein-disjoint split) and score it
+# beside the 420-feature baseline of section 3 with `deepgps.classification_table`: do the
+# dipeptides move the accuracy outside the interval of the amino acids alone?
+#
+# **Check:** the 20 columns equal what `sequence.CompositionEmbedder(dipeptides=False)`
+# computes, both rows are scored on the same single-2 test proteins, and the 420-feature row
+# repeats the accuracy of the single-2 table in section 7.
+
+# %% tags=["hide-cell"]
+# Solution
+aa = composition.iloc[:, :20]  # amino-acid composition; columns 20-419 are the dipeptides
+aa_lr = deepgps.logistic_baseline(table, "single-2", aa, name="amino acids (20) + logistic regression", seed=seed)
+lr420 = baselines2["composition + logistic regression"]
+ablation = deepgps.classification_table([aa_lr, lr420], classes=classes2, n_boot=preset.n_boot, seed=seed)
+print(ablation[["method", "n_test", "accuracy", "accuracy_lo", "accuracy_hi", "auroc"]].round(3).to_string(index=False))
+gain = ablation["accuracy"].iloc[1] - ablation["accuracy"].iloc[0]
+inside = ablation["accuracy_lo"].iloc[0] <= ablation["accuracy"].iloc[1] <= ablation["accuracy_hi"].iloc[0]
+print(f"adding the dipeptides changes the accuracy by {gain:+.3f}, "
+      f"{'inside' if inside else 'outside'} the 95 % interval of the amino acids alone")
+aa_direct = deepgps.embed_proteins(table, sequence.CompositionEmbedder(dipeptides=False))
+assert np.allclose(aa.to_numpy(), aa_direct.loc[aa.index].to_numpy(), atol=1e-6)
+assert aa_lr.genes.tolist() == lr420.genes.tolist() == test2["gene"].tolist()
+assert ablation["accuracy"].iloc[1] == single2.set_index("method").loc[lr420.name, "accuracy"]
+
+# %% [markdown]
+# ### Exercise 2 · Composition or ESM2
+#
+# Section 2 printed which embedder this run used. To try ESM2, put the fair-esm weights file
+# `esm2_t6_8M_UR50D.pt` on this machine and point the chapter to it:
+# `ATLASKIT_ESM_WEIGHTS=/path/to/esm2_t6_8M_UR50D.pt atlaskit run 02_deepgps -p embedder esm2`
+# (the variable may also name a folder of `<model name>.pt` files; `-p esm_download True` lets
+# fair-esm download the file instead; on a CPU the first ESM2 run spends several minutes
+# embedding, then the vectors are cached). In either run, report the embedder and compare the
+# width of `features` with the width that embedder must produce (`deepgps.expected_embedding_dim`).
+#
+# **Check:** 420 numbers per protein with the composition embedder, the model's width with
+# ESM2 (320 for `esm2_t6_8M_UR50D`, 1280 for the paper's `esm2_t33_650M_UR50D`), and the
+# trained single-2 model reads vectors of that same length.
+
+# %% tags=["hide-cell"]
+# Solution
+spec = choice.embedder.spec()
+width = deepgps.expected_embedding_dim(spec)
+print(f"embedder of this run: {choice.embedder.name}"
+      + (" (no ESM2 weights found, so the composition fallback)" if choice.fallback else "")
+      + f"; {features.shape[1]} numbers per protein, expected {width}; "
+      f"deepGPS-single-2 reads {r2.model.config.seq_dim}")
+assert features.shape[1] == width == r2.model.config.seq_dim
+
+# %% [markdown]
+# ### Exercise 3 · What a PSNR or an SSIM means
+#
+# Put the image-quality table on a scale: blur the ground-truth images of the single-2 test
+# proteins (`common`) with Gaussians of 0.5 to 16 pixels (`deepgps.blur_calibration`),
+# score each blurred copy against its original, and say for every row of `quality` which two
+# blurs its PSNR lies between.
+#
+# **Check:** the PSNR of the blurred copies falls as the blur widens, and they are scored on
+# as many images as the rows of `quality`.
+
+# %% tags=["hide-cell"]
+# Solution
+if len(common) == 0:
+    print("this run has no single-2 test images: nothing to calibrate")
+else:
+    truth = np.stack([np.asarray(images.store.images[i][1], np.float32) for i in common])
+    calib = deepgps.blur_calibration(truth, sigmas=(0.5, 1, 2, 4, 8, 16))
+    print(calib.round(3).to_string(index=False))
+    sig = calib["sigma"].tolist()
+    for _, row in quality.iterrows():
+        k = int((calib["psnr"] > row["psnr"]).sum())  # blurs closer to the truth than this row
+        where = ("closer than every blur" if k == 0 else f"further than the widest blur ({sig[-1]:g} px)"
+                 if k == len(sig) else f"between the {sig[k - 1]:g}- and {sig[k]:g}-pixel blurs")
+        print(f"{row['model']}: PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.3f}: {where}")
+    assert (np.diff(calib["psnr"]) < 0).all() and set(calib["images"]) == set(quality["images"]) == {len(common)}
+
+# %% [markdown]
+# ### Exercise 4 · A sequence of your own
+#
+# Load the trained single-2 model the way `atlaskit predict` does
+# (`deepgps.Predictor.load(r2.run_dir)`) and run sequences of your choice through it, for
+# example EGFP with and without the SV40 nuclear localization signal `PKKKRKV` at its end,
+# together with one single-2 test protein as a reference.
+#
+# **Check:** for the reference protein the predictor gives the same P(nucleoplasm) as
+# `deepgps.classify_proteins` on the chapter's sequence vector, and every row's
+# probabilities sum to 1.
+
+# %% tags=["hide-cell"]
+# Solution
+egfp = ("MVSKGEELFTGVVPILVELDGDVNGHKFSVSGEGEGDATYGKLTLKFICTTGKLPVPWPTLVTTLTYGVQCFSRYPDHMKQHDFFKSAMPEGYVQERTIFF"
+        "KDDGNYKTRAEVKFEGDTLVNRIELKGIDFKEDGNILGHKLEYNYNSHNVYIMADKQKNGIKVNFKIRHNIEDGSVQLADHYQQNTPIGDGPVLLPDNHYLST"
+        "QSALSKDPNEKRDHMVLLEFVTAAGITLGMDELYK")
+ref = test2["gene"].iloc[0]
+predictor = deepgps.Predictor.load(r2.run_dir, variant="single-2", device=run.device)
+mine, drawn = predictor.predict([("EGFP", egfp), ("EGFP-NLS", egfp + "PKKKRKV"), (ref, seqs[ref])])
+print(mine.round(3).to_string(index=False))
+fig = plots.image_grid([absolute(im) for im in drawn], titles=list(mine["id"]), ncols=3, size=2.0)
+p_chapter = deepgps.classify_proteins(r2, features, [ref])[0, 1]
+assert abs(mine["p_nucleoplasm"].iloc[2] - p_chapter) < 1e-4
+assert np.allclose(mine[["p_cytoplasm", "p_nucleoplasm"]].sum(axis=1), 1, atol=1e-5)
 
 # %% [markdown]
 # ## Summary

@@ -9,6 +9,8 @@
 # %% [markdown]
 # # 03 · CNN vs FCN on Human Protein Atlas images
 #
+# *This chapter as a file:* {download}`the executed notebook (.ipynb) <03_cnn_vs_fcn.ipynb>` · {download}`its jupytext source (.py) <../../notebooks/03_cnn_vs_fcn.py>`
+#
 # The Human Protein Atlas (HPA) images every protein it studies in several human cell lines with
 # four stains: the antibody against the protein (green), the nucleus (blue), microtubules (red)
 # and the endoplasmic reticulum (yellow). Experts annotate each image with the compartments the
@@ -66,6 +68,11 @@ run = book.setup_chapter(
 # nothing from a second one, and one thread gives the same numbers on every machine. Its numbers
 # say whether the pipeline works and which way the comparison leans, not what the networks can
 # reach.
+#
+# `scale="tiny"` (learner mode, about a minute) runs every section on 88 fields of 64 × 64 with
+# networks of an eighth of the paper's widths, trained for two epochs, and a heterogeneity test with
+# two cell fractions (0.25 and 1) instead of four. Its networks barely learn, so its scores say only
+# that the code runs.
 
 # %%
 import numpy as np
@@ -379,7 +386,112 @@ if het is not None:
 # * **Thresholds from training data.** A network that fits its training images closely gets
 #   thresholds that are too strict for new images; this penalises the smaller data sets here
 #   more than the paper's.
+
+# %% [markdown]
+# ## Exercises
 #
+# ### Exercise 1 · One threshold for every class
+#
+# Each class has its own threshold, chosen on the training images to maximise its Dice
+# coefficient. Replace them by one threshold for all 13 classes (0.3, 0.5 and 0.7) and compare
+# mean Dice, mean per-class accuracy and the number of labels predicted per test image, for both
+# networks (`study.threshold_comparison` with `ev.y_test`, `ev.scores` and `ev.thresholds`).
+#
+# **Check:** the row "per class" reproduces the mean Dice of the table "Overall scores", and the
+# number of labels predicted per image does not grow as the global threshold rises.
+
+# %% tags=["hide-cell"]
+# Solution
+for kind, ev in evals.items():
+    rules = study.threshold_comparison(ev.y_test, ev.scores, ev.thresholds, global_thresholds=(0.3, 0.5, 0.7))
+    print(f"{kind.upper()} (best mean Dice on the test set: {rules['mean Dice'].idxmax()})")
+    print(rules.round(3).to_string(), end="\n\n")
+    # the per-class row recomputes the chapter's mean Dice; a higher global threshold predicts fewer labels
+    assert np.isclose(rules.loc["per class", "mean Dice"], summary.loc["mean Dice", f"{kind.upper()} ours"])
+    assert rules["labels per image"].iloc[1:].is_monotonic_decreasing
+
+# %% [markdown]
+# ### Exercise 2 · The mean of the heat map instead of its maximum
+#
+# The FCN's confidence in a class is the maximum of its heat map. Compute both the maximum and
+# the mean for the test images and the first 256 training images
+# (`study.heatmap_confidences(models["fcn"], …)`), choose Dice-maximising thresholds on those
+# training images for each pooling, and compare the mean per-class accuracy on the test set
+# (`study.pooling_table`).
+#
+# **Check:** the max-pooled test confidences equal `evals["fcn"].scores` exactly, and no mean
+# exceeds its maximum. The thresholds come from 256 training images rather than all of them, so
+# the "max" row can differ from the chapter's number; the difference shows how much the
+# thresholds depend on the images they are chosen on.
+
+# %% tags=["hide-cell"]
+# Solution
+y, n = hpa.y, 256  # thresholds from the first 256 training images, for both poolings
+tr = study.heatmap_confidences(models["fcn"], hpa, "train", ("max", "mean"), max_images=n)
+te = study.heatmap_confidences(models["fcn"], hpa, "test", ("max", "mean"))
+pooling = study.pooling_table(y[hpa.indices("train")[:n]], tr, y[hpa.indices("test")], te)
+print(pooling.round(3).to_string())
+print(f"chapter (thresholds from all training images): {evals['fcn'].mean_per_class_accuracy:.3f}")
+change = pooling.loc["mean", "mean per-class accuracy"] - pooling.loc["max", "mean per-class accuracy"]
+print(f"mean instead of max pooling changes the FCN's mean per-class accuracy by {change:+.3f}")
+# max pooling is the chapter's FCN confidence, exactly; a mean never exceeds the maximum
+assert np.array_equal(te["max"], evals["fcn"].scores)
+assert (te["mean"] <= te["max"]).all()
+
+# %% [markdown]
+# ### Exercise 3 · The parameters of the FCN targets
+#
+# The targets threshold the smoothed protein channel at 0.3 and dilate the mask with a disk of
+# radius 2. For the first 256 training images, make the targets with threshold 0.5 and 0.7, and
+# without dilation, and compare how many maps come out empty and what fraction of the heat-map
+# pixels is on (`study.target_variants`).
+#
+# **Check:** the row "chapter" agrees with the maps the FCN was trained on
+# (`hpa.target_maps("train")`), and the coverage does not grow when the threshold rises or the
+# dilation is dropped (both can only remove pixels from the mask).
+
+# %% tags=["hide-cell"]
+# Solution
+variants = {"chapter": {}, "threshold 0.5": {"threshold": 0.5}, "threshold 0.7": {"threshold": 0.7},
+            "no dilation": {"dilation": 0}}
+tv = study.target_variants(hpa, variants, "train", max_images=256)
+print(tv.round(3).to_string())
+# the chapter's row agrees with the maps the FCN was trained on
+chapter_maps = hpa.target_maps("train")[:256]
+assert np.isclose(tv.loc["chapter", "empty maps"], (~chapter_maps.any(axis=(1, 2))).mean())
+assert np.isclose(tv.loc["chapter", "map coverage"], chapter_maps.mean())
+# a higher threshold or no dilation can only shrink the mask, so the coverage cannot grow
+cov = tv["map coverage"]
+assert cov["chapter"] >= cov["threshold 0.5"] >= cov["threshold 0.7"] and cov["no dilation"] <= cov["chapter"]
+
+# %% [markdown]
+# ### Exercise 4 · The class the FCN misses most often
+#
+# In the FCN's multi-label confusion matrix, find the class with the lowest per-class accuracy
+# among the classes with at least five test images, and the classes predicted falsely in the
+# images where it was missed (`study.most_missed(evals["fcn"].confusion)`). Compare with the
+# CNN's accuracy on the same class.
+#
+# **Check:** counting the misses and the false positives directly from `evals["fcn"].y_test`
+# and `evals["fcn"].pred` gives the numbers read from the matrix.
+
+# %% tags=["hide-cell"]
+# Solution
+ev = evals["fcn"]
+mm = study.most_missed(ev.confusion, min_support=5)
+k, t = mm["index"], ev.y_test.astype(bool)
+print(f"FCN finds {mm['class']} in {mm['support'] - mm['missed']} of {mm['support']} test images (accuracy "
+      f"{mm['accuracy']:.2f}, CNN {evals['cnn'].confusion.per_class_accuracy[k]:.2f}); "
+      f"{mm['missed_without_fp']} of its misses had no false positive")
+print("predicted instead (hits per image with the class):", mm["confused_with"].round(2).to_dict())
+# recount from the predictions themselves, not from the confusion matrix
+missed = t[:, k] & ~ev.pred[:, k]
+assert mm["missed"] == missed.sum() and np.isclose(mm["accuracy"], 1 - missed.sum() / t[:, k].sum())
+for name, rate in mm["confused_with"].items():
+    j = study.CLASSES.index(name)
+    assert round(rate * mm["support"]) == (ev.pred[missed, j] & ~t[missed, j]).sum()
+
+# %% [markdown]
 # ## Summary
 #
 # * `atlaskit.models.cnnfcn` rebuilds the paper's CNN and FCN on one shared base (10

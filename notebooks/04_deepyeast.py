@@ -9,6 +9,8 @@
 # %% [markdown]
 # # 04 · DeepYeast: an 11-layer network for yeast cells
 #
+# *This chapter as a file:* {download}`the executed notebook (.ipynb) <04_deepyeast.ipynb>` · {download}`its jupytext source (.py) <../../notebooks/04_deepyeast.py>`
+#
 # Pärnamaa and Parts (*G3* 7:1385, 2017) trained a plain convolutional network on about 90,000
 # single-cell crops (64 × 64 pixels; a GFP-tagged protein and a cytosolic RFP marker) from the
 # yeast localization screen of Chong et al. (2015), to sort cells into 12 compartments. They
@@ -62,6 +64,7 @@ if n_bootstrap is not None:
     p = p.replace(n_bootstrap=n_bootstrap)
 if not isinstance(alpha, (int, float)) or alpha < 1:
     raise book.ParameterError(f"alpha (the Dirichlet prior) must be a number >= 1, not {alpha!r}")
+dy.limit_cpu_threads(p.cpu_threads)  # small scales: one CPU thread; full: the libraries' defaults
 
 # %% [markdown]
 # ## The preset
@@ -71,6 +74,11 @@ if not isinstance(alpha, (int, float)) or alpha < 1:
 # channels and no dropout, it sees about 7,000 simulated crops for 10 epochs with batch 32
 # (learning rate scaled down with the batch), and intervals use fewer bootstrap resamples. At
 # `scale="full"` the preset is the paper's network, recipe and data sizes.
+#
+# `scale="tiny"` (learner mode, under two minutes) trains the same narrow network for 4 epochs on
+# about 2,000 crops with one CPU thread. It leaves out transfer sizes above 10 images per class,
+# test proteins with more than 15 cells and most bootstrap resamples, and its network is far from
+# converged: its numbers show that every step runs, not what the method can do.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -103,7 +111,8 @@ print(pd.Series(preset_rows).to_string())
 #
 # **Real** (`-p data real -p data_dir DIR`): the DeepYeast images in their public layout
 # (`DIR/main/plateNN/*.png`, `DIR/transfer/plateNN/*.png`), listed by the published split files
-# (65,000 / 12,500 / 12,500 cells; 4,000 / 2,000 / 4,000 for transfer).
+# (65,000 / 12,500 / 12,500 cells; 4,000 / 2,000 / 4,000 for transfer), or by the folder's own
+# `HOwt_*.txt` split and class lists when it has them (your own images, or a subset).
 
 # %%
 yeast = dy.load_data(p, data=data, data_dir=run.data_dir, seed=seed)
@@ -297,7 +306,9 @@ if flagged.size:
 #
 # A protein's cells are treated as draws from a multinomial over the 12 classes with a
 # Dirichlet(α) prior (`alpha` parameter; 1 is flat); the call is the class with the largest
-# posterior-mode (MAP) proportion, `(n_k + α − 1) / (N + Kα − K)`. How many cells a protein has
+# posterior-mode (MAP) proportion, `(n_k + α − 1) / (N + Kα − K)`. A symmetric prior cannot
+# change which class is largest, so α changes the shares and the intervals below, not the calls
+# (exercise 1 shows it). How many cells a protein has
 # matters: the real DeepYeast test set has 1 to 472 cells per protein (median 19). Below, each
 # test protein is also called from `k` of its cells drawn at random (20 draws per protein).
 
@@ -569,6 +580,90 @@ print(report.to_text())
 # NBVAL_CHECK_OUTPUT
 print(f"evaluate_checkpoint on {report.n} saved crops: accuracy {report.accuracy:.3f}, "
       f"same as the in-chapter predictions: {np.isclose(report.accuracy, np.mean(pred[sample] == y_test[sample]))}")
+
+# %% [markdown]
+# ## Exercises
+#
+# ### Exercise 1 · A stronger Dirichlet prior
+#
+# Recompute the per-protein calls from `proteins_test` and `probs` with Dirichlet priors α = 2
+# and α = 5 besides the chapter's `alpha`, using `dy.prior_sweep`, and compare the per-protein
+# accuracy and the mean MAP proportion of the called class. Why can a prior that gives every
+# class the same α not change a call?
+#
+# **Check:** the row for the chapter's α reproduces `protein_accuracy`; no call changes, and the
+# mean MAP proportion does not grow with α.
+
+# %% tags=["hide-cell"]
+# Solution
+alphas = sorted({float(alpha), 2.0, 5.0})
+priors = dy.prior_sweep(proteins_test, probs, y_test, classes, alphas)
+print(priors.round(3).to_string(index=False))
+# the MAP proportions (n_k + α − 1) / (N + Kα − K) share one denominator: α shifts every class alike
+assert np.isclose(priors.loc[priors["alpha"] == float(alpha), "accuracy"].iloc[0], protein_accuracy)
+assert (priors["changed"] == 0).all() and np.all(np.diff(priors["mean_map"]) <= 1e-12)
+
+# %% [markdown]
+# ### Exercise 2 · Majority vote against averaged probabilities
+#
+# With α = 1 the MAP proportions are the protein's cell fractions `n_k / N`, so the
+# Dirichlet–multinomial call is a majority vote of its cells. Compute each test protein's
+# majority vote and its call from averaged class probabilities with
+# `dy.vote_calls(proteins_test, probs)`, and compare their accuracies with `protein_accuracy`.
+#
+# **Check:** the majority vote equals the chapter's call (`calls["call"]`) for every protein whose
+# vote is not tied; which of the three calls is most accurate is printed, not guaranteed.
+
+# %% tags=["hide-cell"]
+# Solution
+votes = dy.vote_calls(proteins_test, probs).merge(calls[["protein", "call", "true"]], on="protein")
+untied = ~votes["tied"]
+print(f"{untied.sum()} of {len(votes)} test proteins without a tied vote; per-protein accuracy: "
+      f"Dirichlet–multinomial MAP {protein_accuracy:.3f}, majority vote {np.mean(votes['majority'] == votes['true']):.3f}, "
+      f"averaged probabilities {np.mean(votes['soft'] == votes['true']):.3f}")
+assert len(votes) == len(calls) and (votes.loc[untied, "majority"] == votes.loc[untied, "call"]).all()
+
+# %% [markdown]
+# ### Exercise 3 · How many training crops the random forest needs
+#
+# Refit the hand-crafted random forest on 25 % and 50 % of the training crops (drawn within each
+# class) with `dy.forest_learning_curve(features_train, y_train, features_test, y_test, ...)`,
+# using the chapter's `p.rf_trees` and `seed`, and compare its test accuracy with the full
+# training set and with the network's.
+#
+# **Check:** at 100 % of the crops the refit reproduces `rf_accuracy` (same rows, trees and seed),
+# and the training sets grow with the fraction.
+
+# %% tags=["hide-cell"]
+# Solution
+rf_curve = dy.forest_learning_curve(features_train, y_train, features_test, y_test, fractions=(0.25, 0.5, 1.0),
+                                    trees=p.rf_trees, seed=seed)
+print(rf_curve.round(3).to_string(index=False))
+print(f"the network, trained on all {len(y_train)} crops: {cells['accuracy']:.3f}")
+assert np.isclose(rf_curve["accuracy"].iloc[-1], rf_accuracy) and rf_curve["n_train"].iloc[-1] == len(y_train)
+assert rf_curve["n_train"].is_monotonic_increasing
+
+# %% [markdown]
+# ### Exercise 4 · Which layer to transfer from
+#
+# Take the network layer with the highest accuracy in the every-layer table `sweep`, and refit
+# random forests on it and on fc1 (`net_train`, `net_test`) with `dy.transfer_curves` at
+# `sweep_size` and at a fifth of it, with the chapter's repeats, trees and seed. Does the best
+# layer stay ahead of fc1 with fewer training images?
+#
+# **Check:** the refit at `sweep_size` reproduces the best layer's accuracy in `sweep`: the same
+# seed draws the same training images and grows the same forests.
+
+# %% tags=["hide-cell"]
+# Solution
+best = sweep[sweep["features"] != "hand-crafted"].set_index("features")["accuracy"].idxmax()
+sizes = (sweep_size,) + ((max(1, sweep_size // 5),) if sweep_size >= 2 else ())
+picked = dict.fromkeys([best, "fc1"])  # one entry when the best layer is fc1
+refit = dy.transfer_curves({n: net_train[n] for n in picked}, ty_train, {n: net_test[n] for n in picked}, ty_test,
+                           sizes=sizes, repeats=p.transfer_repeats, trees=p.transfer_trees, n_bootstrap=100, seed=seed)
+refit = dy.summarize_transfer(refit).pivot(index="n_per_class", columns="features", values="accuracy")
+print(f"best layer at {sweep_size} images per class: {best}\n{refit.round(3).to_string()}")
+assert np.isclose(refit.loc[sweep_size, best], sweep.set_index("features").loc[best, "accuracy"])
 
 # %% [markdown]
 # ## Summary

@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
@@ -344,7 +345,7 @@ class Registry:
 
     # ---- public operations
 
-    def fetch(self, name: str, *, progress: bool = True) -> Path:
+    def fetch(self, name: str, *, progress: bool = True, fill_cache: bool = False) -> Path:
         """Return the path of a verified local copy of the registered file ``name``.
 
         Parameters
@@ -354,6 +355,9 @@ class Registry:
         progress : bool
             Show a progress bar while downloading (never shown when stderr is not a terminal or
             ``$ATLASKIT_NO_PROGRESS`` is set).
+        fill_cache : bool
+            Copy a file found in a mirror into the cache too (verified, atomically), so that the
+            cache folder alone holds every fetched file — e.g. to copy it to workshop laptops.
 
         Returns
         -------
@@ -368,7 +372,13 @@ class Registry:
             whose sha256 does not match the registry.
         """
         entry = self.entry(name)
-        return self._from_cache(entry) or self._from_mirrors(entry) or self._download(entry, progress)
+        cached = self._from_cache(entry)
+        if cached:
+            return cached
+        mirrored = self._from_mirrors(entry)
+        if mirrored:
+            return self._copy_into_cache(mirrored, entry) if fill_cache else mirrored
+        return self._download(entry, progress)
 
     def fetch_group(self, group: str, *, progress: bool = True) -> Path:
         """Return a folder holding verified copies of every file of ``group``.
@@ -475,9 +485,15 @@ class Registry:
     def _copy_into_cache(self, source: Path, entry: Entry) -> Path:
         target = self.cache_dir() / entry.name
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        # A unique temporary name: two processes filling one cache never write the same file.
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        try:
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         self._write_stamp(target, entry)
         return target
 
@@ -665,12 +681,12 @@ def groups() -> list[str]:
     return default_registry().groups()
 
 
-def fetch(name: str, *, progress: bool = True) -> Path:
+def fetch(name: str, *, progress: bool = True, fill_cache: bool = False) -> Path:
     """Return the path of a verified local copy of the registered file ``name``.
 
     See :meth:`Registry.fetch`.
     """
-    return default_registry().fetch(name, progress=progress)
+    return default_registry().fetch(name, progress=progress, fill_cache=fill_cache)
 
 
 def fetch_group(group: str, *, progress: bool = True) -> Path:

@@ -60,8 +60,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from atlaskit.studies._presets import select_preset, torch_threads
 from atlaskit.errors import DataError, ParameterError
+from atlaskit.studies._presets import select_preset, torch_threads
 
 __all__ = [
     "CHAPTER",
@@ -84,6 +84,9 @@ __all__ = [
     "history_frame",
     "clustering_scores",
     "ablation_table",
+    "umap_seed_scores",
+    "code_usage",
+    "image_code_histograms",
     "Spectra",
     "feature_spectra",
     "orphan_ranking",
@@ -1043,6 +1046,110 @@ def ablation_table(scores: pd.DataFrame, *, reference: str = "full") -> pd.DataF
     return table
 
 
+def umap_seed_scores(
+    features: np.ndarray | Embedding,
+    labels: Sequence,
+    seeds: Sequence[int],
+    *,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+) -> pd.Series:
+    """Clustering score of one representation on UMAPs drawn with different seeds.
+
+    The UMAP layout depends on its random seed; this separates that noise from the noise of
+    training (the repeats of :func:`clustering_scores`).
+
+    Parameters
+    ----------
+    features
+        (N, D) features or an :class:`Embedding` (its ``global_``).
+    labels
+        (N,) class of each image (the family); missing values are left out of the score.
+    seeds
+        UMAP seeds, at least one, no duplicates.
+    n_neighbors, min_dist
+        UMAP parameters (as :func:`clustering_scores`).
+
+    Returns
+    -------
+    Series
+        Score per seed (index ``seed``, in the order given).
+
+    Raises
+    ------
+    ParameterError
+        No seeds, or a seed given twice.
+    """
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ParameterError(f"umap_seed_scores needs distinct seeds, got {seeds}")
+    values = []
+    for s in seeds:
+        scores, _ = clustering_scores({("seed", s): features}, labels, n_neighbors=n_neighbors,
+                                      min_dist=min_dist, seed=s)
+        values.append(float(scores["score"].iloc[0]))
+    return pd.Series(values, index=pd.Index(seeds, name="seed"), name="score")
+
+
+def code_usage(indices: np.ndarray, num_embeddings: int, *, batch_size: int | None = None) -> dict[str, float]:
+    """Code usage of a quantizer over a set of images, as VQ perplexity and codes used.
+
+    ``indices`` holds every quantized (sub-)vector of N images, e.g. an :class:`Embedding`'s
+    ``global_indices`` (N, S, 4, 4). The perplexity is ``exp(-sum_k p_k log p_k)`` of the usage
+    ``p_k`` (:func:`atlaskit.models.vq.perplexity_from_counts`).
+
+    Parameters
+    ----------
+    indices
+        (N, ...) integer code indices in ``[0, num_embeddings)``.
+    num_embeddings
+        Codebook size K.
+    batch_size
+        Also compute the perplexity the way training logs it: per consecutive batch of
+        ``batch_size`` images, then the mean over batches weighted by their size, as
+        :class:`atlaskit.train.Trainer` logs ``metric_perplexity2`` for a validation set that it
+        reads in order. A batch usually sees fewer codes than the whole set, so this is usually
+        below the pooled perplexity.
+
+    Returns
+    -------
+    dict
+        ``images``, ``codes_used`` (codes chosen at least once), ``perplexity`` (pooled over all
+        images) and, with ``batch_size``, ``batch_perplexity``.
+
+    Raises
+    ------
+    DataError
+        Empty input, or an index outside ``[0, num_embeddings)``.
+    ParameterError
+        ``num_embeddings`` or ``batch_size`` not a positive integer.
+    """
+    from atlaskit.models.vq import perplexity_from_counts
+
+    for name, value in (("num_embeddings", num_embeddings), ("batch_size", batch_size)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+            raise ParameterError(f"code_usage: {name} must be a positive integer, not {value!r}")
+    q = np.asarray(indices)
+    if q.ndim < 1 or q.shape[0] == 0 or q.size == 0:
+        raise DataError(f"code_usage needs (N, ...) indices of at least one image, got shape {q.shape}")
+    q = q.reshape(q.shape[0], -1)
+    if not np.issubdtype(q.dtype, np.integer) or q.min() < 0 or q.max() >= num_embeddings:
+        raise DataError(f"code_usage: indices must be integers in [0, {num_embeddings}), "
+                        f"got {q.dtype} in [{q.min()}, {q.max()}]")
+
+    def ppl(block: np.ndarray) -> float:
+        return float(perplexity_from_counts(torch.from_numpy(np.bincount(block.ravel(), minlength=num_embeddings))))
+
+    counts = np.bincount(q.ravel(), minlength=num_embeddings)
+    out = {"images": int(q.shape[0]), "codes_used": int((counts > 0).sum()), "perplexity": ppl(q)}
+    if batch_size is not None:
+        starts = range(0, q.shape[0], int(batch_size))
+        sizes = np.array([min(int(batch_size), q.shape[0] - lo) for lo in starts], dtype=np.float64)
+        values = np.array([ppl(q[lo:lo + int(batch_size)]) for lo in starts])
+        out["batch_perplexity"] = float((values * sizes).sum() / sizes.sum())
+    return out
+
+
 # ----------------------------------------------------------------------------------------------
 # feature spectra, orphans, feature zeroing
 # ----------------------------------------------------------------------------------------------
@@ -1144,6 +1251,46 @@ def orphan_accuracy(spectra: Spectra) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=["protein", "family", "best", "r_best", "rank", "families"]).set_index("protein")
     table.attrs["top1"] = float((table["rank"] == 1).mean()) if len(table) else float("nan")
     return table
+
+
+def image_code_histograms(local_indices: np.ndarray, num_embeddings: int) -> np.ndarray:
+    """Per-image VQ1 code histogram: a fixed-length summary of the local representation.
+
+    Row i holds the fraction of image i's positions (625 for a 25 x 25 map) that take each
+    code. Averaged over a protein's images and multiplied by the number of positions, the rows
+    give that protein's feature spectrum (:func:`feature_spectra`, ``histograms``).
+
+    Parameters
+    ----------
+    local_indices
+        (N, H, W) or (N, P) integer VQ1 indices in ``[0, num_embeddings)``.
+    num_embeddings
+        Codebook size K.
+
+    Returns
+    -------
+    ndarray
+        (N, K) float64, rows summing to 1.
+
+    Raises
+    ------
+    DataError
+        Empty input, or an index outside ``[0, num_embeddings)``.
+    ParameterError
+        ``num_embeddings`` not a positive integer.
+    """
+    if isinstance(num_embeddings, bool) or not isinstance(num_embeddings, (int, np.integer)) or num_embeddings < 1:
+        raise ParameterError(f"image_code_histograms: num_embeddings must be a positive integer, not {num_embeddings!r}")
+    q = np.asarray(local_indices)
+    if q.ndim < 2 or q.shape[0] == 0 or q[0].size == 0:
+        raise DataError(f"image_code_histograms needs (N, ...) indices, got shape {q.shape}")
+    q = q.reshape(q.shape[0], -1)
+    if not np.issubdtype(q.dtype, np.integer) or q.min() < 0 or q.max() >= num_embeddings:
+        raise DataError(f"image_code_histograms: indices must be integers in [0, {num_embeddings})")
+    n, positions = q.shape
+    flat = (np.arange(n)[:, None] * num_embeddings + q).ravel()  # (N * P,) row-offset codes
+    counts = np.bincount(flat, minlength=n * num_embeddings).reshape(n, num_embeddings)
+    return counts / positions
 
 
 @torch.no_grad()

@@ -29,7 +29,8 @@ Presets (:data:`PRESETS`)
 ESM2-650M), 16 images per protein, every protein. ``ci``: a 2-core laptop in minutes: 64×64
 images, widths × 1/8 (8…128), 6 epochs of batch 16 at LR 1e-3 (about 1/50 of the paper's
 steps, hence the higher rate), 2 images per protein, the "all" variant on at most 12 training
-proteins per stratum.
+proteins per stratum. ``tiny`` (learner mode, under two minutes): 32×32 images, 1 image per
+protein, 3 epochs, at most 6 "all" training proteins per stratum.
 """
 from __future__ import annotations
 
@@ -49,11 +50,11 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from atlaskit.studies._presets import select_preset
 from atlaskit.errors import AtlaskitError, DataError, ParameterError
 from atlaskit.metrics import classification as cm
 from atlaskit.models.deepgps import DeepGPSConfig, DeepGPSModel
 from atlaskit.models.sequence import SequenceEmbedder
+from atlaskit.studies._presets import select_preset
 
 __all__ = [
     "CHAPTER",
@@ -69,6 +70,9 @@ __all__ = [
     "embed_proteins",
     "BaselineResult",
     "sequence_baselines",
+    "logistic_baseline",
+    "expected_embedding_dim",
+    "blur_calibration",
     "used_proteins",
     "ImageData",
     "build_image_data",
@@ -165,6 +169,11 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
+    # tiny (learner mode, under two minutes): 32-pixel images, one per protein, 3 epochs; the
+    # generated images are blurry sketches, the sequence baselines are unchanged.
+    "tiny": Preset("tiny", image_size=32, width_multiplier=0.125, epochs=3, batch_size=16, images_per_protein=1,
+                   all_max_train_per_stratum=6, esm_model="esm2_t6_8M_UR50D", n_boot=200, rf_trees=100, lr=1e-3,
+                   cpu_threads=1),
     # ci: ~1/50 of the paper's optimisation steps, so the LR is raised to 1e-3 and the batch halved;
     # at 2e-4 the network barely leaves its initial state in a few epochs.
     "ci": Preset("ci", image_size=64, width_multiplier=0.125, epochs=6, batch_size=16, images_per_protein=2,
@@ -177,7 +186,7 @@ PRESETS: dict[str, Preset] = {
 
 
 def get_preset(scale: str, *, epochs: int | None = None, **changes) -> Preset:
-    """The preset of ``scale`` ("ci" or "full"), with ``epochs`` (None: the preset's) and other changes."""
+    """The preset of ``scale`` ("tiny", "ci" or "full"), with ``epochs`` (None: the preset's) and other changes."""
     p = select_preset(PRESETS, scale, epochs=epochs)
     return p.replace(**changes) if changes else p
 
@@ -375,8 +384,6 @@ def sequence_baselines(table: pd.DataFrame, variant: str, features: Mapping[str,
     dict name → BaselineResult
     """
     from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LogisticRegressionCV
-    from sklearn.model_selection import StratifiedKFold
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -394,9 +401,7 @@ def sequence_baselines(table: pd.DataFrame, variant: str, features: Mapping[str,
         ytr = train["label_idx"].to_numpy()
         models = {}
         if kind == "composition":
-            cv = StratifiedKFold(5, shuffle=True, random_state=seed)
-            models["composition + logistic regression"] = make_pipeline(
-                StandardScaler(), LogisticRegressionCV(Cs=np.logspace(-4, 1, 11), cv=cv, max_iter=5000, scoring="accuracy"))
+            models["composition + logistic regression"] = _logistic_pipeline(seed)
             models["composition + random forest"] = RandomForestClassifier(
                 n_estimators=rf_trees, random_state=seed, n_jobs=1, min_samples_leaf=2)
         else:
@@ -407,6 +412,120 @@ def sequence_baselines(table: pd.DataFrame, variant: str, features: Mapping[str,
             results[name] = BaselineResult(name, test["gene"].to_numpy(), test["label_idx"].to_numpy(), proba,
                                            len(train), notes)
     return results
+
+
+def _logistic_pipeline(seed: int):
+    """Standardisation + L2 logistic regression, C chosen by stratified 5-fold CV (accuracy)."""
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    cv = StratifiedKFold(5, shuffle=True, random_state=seed)
+    return make_pipeline(StandardScaler(),
+                         LogisticRegressionCV(Cs=np.logspace(-4, 1, 11), cv=cv, max_iter=5000, scoring="accuracy"))
+
+
+def logistic_baseline(table: pd.DataFrame, variant: str, features: pd.DataFrame, *, name: str,
+                      seed: int = 0) -> BaselineResult:
+    """The logistic-regression baseline of :func:`sequence_baselines` on any feature table.
+
+    Use it to compare feature sets on the same split, e.g. the 20 amino-acid composition
+    columns against all 420 composition features.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`protein_table`.
+    variant : {"single-2", "single-4"}
+    features : DataFrame
+        Rows indexed by gene (every protein of the variant), one column per feature.
+    name : str
+        Name of the result (its row in :func:`classification_table`).
+    seed : int
+        Seed of the cross-validation folds.
+
+    Returns
+    -------
+    BaselineResult
+        Test-protein probabilities; identical to the ``"composition + logistic regression"``
+        result of :func:`sequence_baselines` for the same features and seed.
+
+    Raises
+    ------
+    ParameterError
+        For a variant without classes.
+    DataError
+        When ``features`` lack proteins of the variant.
+    """
+    if variant not in ("single-2", "single-4"):
+        raise ParameterError(f"a logistic baseline needs a classification variant, not {variant!r}")
+    vt = variant_table(table, variant)
+    missing = set(vt["gene"]) - set(features.index)
+    if missing:
+        raise DataError(f"{name}: the features lack {len(missing)} proteins, e.g. {sorted(missing)[:3]}")
+    train, test = vt[vt["split"] == "train"], vt[vt["split"] == "test"]
+    proba, notes = _fit_predict(_logistic_pipeline(seed), features.loc[train["gene"]].to_numpy(),
+                                train["label_idx"].to_numpy(), features.loc[test["gene"]].to_numpy())
+    return BaselineResult(name, test["gene"].to_numpy(), test["label_idx"].to_numpy(), proba, len(train), notes)
+
+
+def expected_embedding_dim(spec: Mapping[str, Any]) -> int:
+    """The vector length an embedder must produce, from its :meth:`SequenceEmbedder.spec` alone.
+
+    Composition: 420 (amino acids + dipeptides) or 20 (``dipeptides=False``); ESM2: the width
+    of the named model in :data:`atlaskit.models.sequence.ESM2_MODELS` (320 for the 8M model,
+    1280 for the paper's 650M model). Independent of the embedder's own ``dim``, so it checks it.
+
+    Raises
+    ------
+    ParameterError
+        For an embedder kind or ESM2 model this table does not know.
+    """
+    from atlaskit.models.sequence import ESM2_MODELS
+
+    kind = spec.get("kind")
+    if kind == "composition":
+        return 420 if spec.get("dipeptides", True) else 20
+    model = spec.get("model") or kind
+    if model in ESM2_MODELS:
+        return ESM2_MODELS[model][1]
+    raise ParameterError(f"unknown embedder {kind!r} (model {model!r}); known: composition, {', '.join(ESM2_MODELS)}")
+
+
+def blur_calibration(targets: np.ndarray, sigmas: Sequence[float] = (0.5, 1.0, 2.0, 4.0)) -> pd.DataFrame:
+    """PSNR and SSIM of Gaussian-blurred copies of images against the images themselves.
+
+    A scale for generation metrics: a generator whose mean PSNR equals that of the blur of
+    width ``sigma`` is, on average, as far from the truth as a ``sigma``-pixel blur of it.
+
+    Parameters
+    ----------
+    targets : array (N, H, W)
+        Ground-truth images in [0, 1].
+    sigmas : sequence of float
+        Gaussian standard deviations in pixels (each > 0; reflecting borders).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per sigma, in the given order: ``sigma``, ``psnr`` and ``ssim`` (means over the
+        images) and ``images``.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    t = np.asarray(targets, dtype=np.float32)
+    if t.ndim != 3 or t.shape[0] == 0:
+        raise DataError(f"expected a non-empty stack of images (N, H, W), got shape {t.shape}")
+    sig = [float(s) for s in sigmas]
+    if not sig or min(sig) <= 0:
+        raise ParameterError(f"sigmas must be positive numbers of pixels, got {list(sigmas)}")
+    rows = []
+    for s in sig:
+        blurred = gaussian_filter(t, sigma=(0, s, s), mode="reflect")
+        q = cm.image_quality(blurred, t)
+        rows.append({"sigma": s, "psnr": float(q["psnr"].mean()), "ssim": float(q["ssim"].mean()), "images": len(t)})
+    return pd.DataFrame(rows)
 
 
 def majority_baseline(table: pd.DataFrame, variant: str) -> BaselineResult:

@@ -38,19 +38,20 @@ import torch
 
 from atlaskit.data.catalogs import DEEPYEAST_CLASSES, TRANSFER_CLASSES
 from atlaskit.data.store import ArrayStore
-from atlaskit.studies._presets import select_preset
 from atlaskit.errors import DataError, ParameterError
 from atlaskit.metrics import agreement
 from atlaskit.models.deepyeast import LAYER_NAMES, DeepYeastConfig, DeepYeastNet, deepyeast_step, paper_train_config
+from atlaskit.studies._presets import select_preset
 
 __all__ = [
-    "PAPER", "Preset", "PRESETS", "preset", "YeastData", "load_data", "protein_key", "TrainedNetwork",
+    "PAPER", "Preset", "PRESETS", "preset", "YeastData", "load_data", "real_splits", "protein_key", "TrainedNetwork",
     "train_network", "predict", "cell_metrics", "hand_features", "random_forest_baseline", "quality_filter",
     "quality_training_set", "training_mean", "dual_specs",
     "protein_level", "protein_accuracy_vs_cells", "spread_posteriors", "layer_features", "transfer_curves",
     "summarize_transfer", "embed_layers", "unit_class_information", "receptive_fields", "max_activating_patches",
     "save_model", "load_model", "EvaluationReport", "evaluate_checkpoint", "normalize_label",
-    "comparison_table",
+    "comparison_table", "limit_cpu_threads", "prior_sweep", "vote_calls", "stratified_subset",
+    "forest_learning_curve",
 ]
 
 CHAPTER = "04_deepyeast"
@@ -75,7 +76,7 @@ class Preset:
 
     Attributes
     ----------
-    scale : {"ci", "full"}
+    scale : {"tiny", "ci", "full"}
     model : DeepYeastConfig
     epochs, batch_size, lr, step_size : training (step schedule: LR × 0.5 every ``step_size`` epochs)
     proteins_per_class : int or None
@@ -101,6 +102,11 @@ class Preset:
     dual_proteins, dual_cells : simulated nucleus + cytoplasm proteins
     feature_jobs : processes for the hand-crafted features
     num_workers : DataLoader workers for training
+    cpu_threads : int or None
+        CPU threads for torch and the OpenMP pools (t-SNE) when the chapter runs, through
+        :func:`limit_cpu_threads`; None leaves the libraries' defaults. The small presets use 1:
+        their layers are too small to gain from a second thread, and on a busy 2-core machine
+        two threads per process ran several times slower (a training batch 1.1 s vs 0.15 s).
     """
 
     scale: str
@@ -129,6 +135,7 @@ class Preset:
     dual_cells: int
     feature_jobs: int
     num_workers: int
+    cpu_threads: int | None = None
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -148,13 +155,26 @@ PRESETS: dict[str, Preset] = {
     # (test accuracy, training seconds): 200 training cells per class and 8 epochs 0.48 (34 s);
     # 16 epochs 0.62 (68 s); width 1/4, 12 epochs 0.66 (109 s); 600 cells per class and
     # 10 epochs 0.83 (109 s): more cells help most.
+    # Learner mode (live teaching, under two minutes): fewer proteins and cells, 4 epochs, the
+    # transfer curve up to 10 images per class, 200 bootstrap resamples. Numbers are rougher;
+    # every analysis still runs. One CPU thread: on a shared or busy 2-core machine, two torch or
+    # OpenMP threads spin against each other (measured: a training batch 0.15 s with one thread,
+    # 1.1 s with two; the t-SNE 4 s against 30 s).
+    "tiny": Preset(
+        scale="tiny", model=DeepYeastConfig.small(0.125, dropout=0.0), epochs=4, batch_size=32, lr=0.05, step_size=2,
+        proteins_per_class=16, split=(0.6, 0.15, 0.25), cells_per_class=(150, 12, 48), max_cells_per_protein=30,
+        noncell_fraction=0.08, transfer_proteins_per_class=6, transfer_cells_per_class=40,
+        transfer_sizes=(1, 3, 5, 10), transfer_repeats=2, transfer_trees=50, layer_sweep_size=10, n_bootstrap=200,
+        rf_trees=60, embed_cells=240, embed_layers=("conv2_2", "fc1"), mi_bins=6, dual_proteins=4, dual_cells=12,
+        feature_jobs=1, num_workers=0, cpu_threads=1,
+    ),
     "ci": Preset(
         scale="ci", model=DeepYeastConfig.small(0.125, dropout=0.0), epochs=10, batch_size=32, lr=0.05, step_size=4,
         proteins_per_class=40, split=(0.7, 0.1, 0.2), cells_per_class=(600, 24, 96), max_cells_per_protein=40,
         noncell_fraction=0.08, transfer_proteins_per_class=8, transfer_cells_per_class=104,
         transfer_sizes=TRANSFER_SIZES, transfer_repeats=3, transfer_trees=100, layer_sweep_size=25, n_bootstrap=1000, rf_trees=150,
         embed_cells=480, embed_layers=("conv2_2", "conv3_4", "fc1", "fc2"), mi_bins=8, dual_proteins=8, dual_cells=20,
-        feature_jobs=1, num_workers=0,
+        feature_jobs=1, num_workers=0, cpu_threads=1,
     ),
     # The paper: its network and recipe (SGD 0.1, momentum 0.9, halved every 25 epochs, weight
     # decay 5e-4, batch 100), 65,000 / 12,500 / 12,500 cells (real split, or ~90,000 simulated),
@@ -172,8 +192,24 @@ PRESETS: dict[str, Preset] = {
 
 
 def preset(scale: str, *, epochs: int | None = None) -> Preset:
-    """The preset of ``scale`` (``"ci"`` or ``"full"``), optionally with another number of epochs."""
+    """The preset of ``scale`` (``"tiny"``, ``"ci"`` or ``"full"``), optionally with another number of epochs."""
     return select_preset(PRESETS, scale, epochs=epochs)
+
+
+def limit_cpu_threads(n: int | None) -> None:
+    """Use ``n`` CPU threads in this process from now on: torch's and the OpenMP / BLAS pools (t-SNE, PCA).
+
+    ``None`` changes nothing. Meant for the chapter's kernel (``Preset.cpu_threads``), not for
+    library code, which leaves thread counts alone.
+    """
+    if n is None:
+        return
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ParameterError(f"n must be a positive integer or None, not {n!r}")
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(int(n))
+    threadpool_limits(int(n))  # called, not entered: the limit stays until the process ends
 
 
 # =============================================================================================
@@ -367,12 +403,27 @@ def _sim_dual_batches(p: Preset, seed: int):
         })
 
 
-def _real_batches(data_dir: Path, splits: Sequence[str], classes: Sequence[str]):
-    from atlaskit.data import catalogs
-    from atlaskit.data.readers import iter_deepyeast_list
+def real_splits(data_dir: str | Path) -> pd.DataFrame:
+    """The split table of a real DeepYeast folder (one row per image; see
+    :func:`atlaskit.data.catalogs.deepyeast_splits`).
 
-    table = catalogs.deepyeast_splits()
+    When ``data_dir`` holds its own split files (``HOwt_train.txt`` … ``HOwt_transfer_test.txt``
+    and the class lists ``HOwt_doc.txt`` / ``HOwt_transfer_doc.txt``), those are used, at any
+    size: your own images, or a subset of the published ones. Otherwise the published splits
+    (65,000 / 12,500 / 12,500 and 4,000 / 2,000 / 4,000 images) are read from the registry.
+    """
+    from atlaskit.data import catalogs
+
+    root = Path(data_dir)
+    if (root / "HOwt_train.txt").is_file():
+        return catalogs.deepyeast_splits(root, check_sizes=False)
+    return catalogs.deepyeast_splits()
+
+
+def _real_batches(data_dir: Path, table: pd.DataFrame, splits: Sequence[str], classes: Sequence[str]):
     import tempfile
+
+    from atlaskit.data.readers import iter_deepyeast_list
 
     for split in splits:
         part = table[table["split"] == split]
@@ -416,7 +467,8 @@ def load_data(p: Preset, *, data: str = "sim", data_dir: str | Path | None = Non
     ----------
     p : Preset
     data : {"sim", "real"}
-        ``"real"`` reads the DeepYeast images listed in the published split files from
+        ``"real"`` reads the DeepYeast images listed in the split files (see
+        :func:`real_splits`: the folder's own ``HOwt_*.txt`` lists, else the published ones) from
         ``data_dir`` (``main/`` and ``transfer/`` sub-folders of ``plateNN/*.png``, or the plate
         folders directly).
     seed : int
@@ -439,10 +491,14 @@ def load_data(p: Preset, *, data: str = "sim", data_dir: str | Path | None = Non
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise DataError(f"data_dir {str(root)!r} is not a folder")
-    key = {"version": 1, "root": str(root.resolve())}
-    main = _store("real-main", lambda: _real_batches(root, ("train", "val", "test"), DEEPYEAST_CLASSES), key)
+    table = real_splits(root)
+    # The store is rebuilt when the folder or its split lists change.
+    listing = hashlib.sha256(pd.util.hash_pandas_object(table[["split", "path", "label_idx"]], index=False)
+                             .to_numpy().tobytes()).hexdigest()[:16]
+    key = {"version": 2, "root": str(root.resolve()), "splits": listing}
+    main = _store("real-main", lambda: _real_batches(root, table, ("train", "val", "test"), DEEPYEAST_CLASSES), key)
     transfer = _store("real-transfer", lambda: _real_batches(
-        root, ("transfer_train", "transfer_val", "transfer_test"), TRANSFER_CLASSES), key)
+        root, table, ("transfer_train", "transfer_val", "transfer_test"), TRANSFER_CLASSES), key)
     return YeastData(main, transfer, None, "real")
 
 
@@ -596,6 +652,62 @@ def random_forest_baseline(train_x, train_y, test_x, *, trees: int, seed: int = 
     return rf.predict(np.asarray(test_x)), rf
 
 
+def stratified_subset(y, fraction: float, *, seed: int = 0) -> np.ndarray:
+    """Sorted row indices of a class-stratified random subset holding ``fraction`` of each class.
+
+    Each class keeps ``max(1, round(fraction · n_c))`` of its ``n_c`` rows, chosen from one
+    random order per class, so smaller fractions are subsets of larger ones (for one ``seed``),
+    and ``fraction=1`` returns every row in the original order.
+
+    Parameters
+    ----------
+    y : array (N,)
+        Class labels.
+    fraction : float in (0, 1]
+    seed : int
+
+    Returns
+    -------
+    ndarray of int64, sorted
+    """
+    y = np.asarray(y)
+    if not (isinstance(fraction, (int, float, np.floating)) and 0 < fraction <= 1):
+        raise ParameterError(f"fraction must be in (0, 1], not {fraction!r}")
+    if y.ndim != 1 or y.size == 0:
+        raise DataError(f"y must be a non-empty 1-D array of labels, got shape {y.shape}")
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in np.unique(y):
+        rows = np.flatnonzero(y == c)
+        order = rng.permutation(rows.size)
+        keep.append(rows[order[: max(1, int(round(fraction * rows.size)))]])
+    return np.sort(np.concatenate(keep)).astype(np.int64)
+
+
+def forest_learning_curve(train_x, train_y, test_x, test_y, *, fractions: Sequence[float] = (0.25, 0.5, 1.0),
+                          trees: int, seed: int = 0) -> pd.DataFrame:
+    """Test accuracy of :func:`random_forest_baseline` refitted on class-stratified fractions of the training rows.
+
+    The subsets come from :func:`stratified_subset` (nested; ``fraction=1`` is the full training
+    set in its order, so with the same ``trees`` and ``seed`` it reproduces the baseline's fit).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``fraction``, ``n_train``, ``accuracy``.
+    """
+    x_tr, y_tr = np.asarray(train_x), np.asarray(train_y)
+    x_te, y_te = np.asarray(test_x), np.asarray(test_y)
+    if len(x_tr) != len(y_tr) or len(x_te) != len(y_te):
+        raise DataError("features and labels differ in length")
+    rows = []
+    for f in fractions:
+        pick = stratified_subset(y_tr, f, seed=seed)
+        pred, _ = random_forest_baseline(x_tr[pick], y_tr[pick], x_te, trees=trees, seed=seed)
+        rows.append({"fraction": float(f), "n_train": int(pick.size), "accuracy": float(np.mean(pred == y_te))})
+    return pd.DataFrame(rows)
+
+
 def quality_filter(train_x, train_is_cell, test_x, *, trees: int, seed: int = 0, threshold: float = 0.5) -> dict:
     """Random forest separating cells from non-cells (empty or badly cropped patches).
 
@@ -681,6 +793,59 @@ def protein_accuracy_vs_cells(proteins, probs: np.ndarray, y_true, *, ks: Sequen
         lo, hi = np.percentile(accs, [2.5, 97.5])
         rows.append({"k": int(k), "n_proteins": len(eligible), "accuracy": float(np.mean(accs)), "low": float(lo),
                      "high": float(hi)})
+    return pd.DataFrame(rows)
+
+
+def prior_sweep(proteins, probs: np.ndarray, y_true, classes: Sequence[str], alphas: Sequence[float]) -> pd.DataFrame:
+    """Per-protein calls of :func:`protein_level` under several symmetric Dirichlet priors.
+
+    With one α for every class the MAP proportions ``(n_k + α − 1) / (N + Kα − K)`` share their
+    denominator, so α cannot reorder the classes: the calls stay those of the first α, and only
+    the MAP proportion of the called class shrinks towards ``1 / K`` as α grows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``alpha``, ``accuracy``, ``mean_map`` (mean MAP proportion of the called class over the
+        proteins) and ``changed`` (proteins whose call differs from the call under ``alphas[0]``).
+    """
+    rows, first = [], None
+    for a in alphas:
+        calls = protein_level(proteins, probs, y_true, classes, alpha=a)
+        first = calls["call"].to_numpy() if first is None else first
+        rows.append({"alpha": float(a), "accuracy": float(calls["correct"].mean()),
+                     "mean_map": float(calls["map_call"].mean()),
+                     "changed": int(np.sum(calls["call"].to_numpy() != first))})
+    return pd.DataFrame(rows)
+
+
+def vote_calls(proteins, probs: np.ndarray) -> pd.DataFrame:
+    """Two plain ways to call a protein from its cells: a majority vote and averaged probabilities.
+
+    Parameters
+    ----------
+    proteins : array (N,)
+        Protein of every cell.
+    probs : array (N, K)
+        Per-cell class probabilities; a cell's vote is its most probable class.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per protein (sorted by name): ``protein``, ``n_cells``, ``majority`` (the class
+        with the most votes, the lowest index among tied ones), ``tied`` (whether several classes
+        share the most votes) and ``soft`` (the class of the largest mean probability).
+    """
+    prot = np.asarray(proteins)
+    pr = np.asarray(probs, np.float64)
+    if pr.ndim != 2 or pr.shape[0] != prot.size:
+        raise DataError(f"probs must be shaped (N, K) with N = len(proteins) = {prot.size}, got {pr.shape}")
+    rows = []
+    for name in np.unique(prot):
+        part = pr[prot == name]
+        votes = np.bincount(part.argmax(1), minlength=pr.shape[1])
+        rows.append({"protein": name, "n_cells": int(part.shape[0]), "majority": int(votes.argmax()),
+                     "tied": bool((votes == votes.max()).sum() > 1), "soft": int(part.mean(0).argmax())})
     return pd.DataFrame(rows)
 
 

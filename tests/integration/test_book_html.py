@@ -31,6 +31,7 @@ def html(executed_chapters, tmp_path_factory):
     for item in ("_config.yml", "_toc.yml"):
         shutil.copy(book.ROOT / item, root / item)
     shutil.copytree(book.ROOT / "book", root / "book")
+    shutil.copytree(book.ROOT / "notebooks", root / "notebooks")  # the chapters' download links
     return book.build_html(root)
 
 
@@ -57,3 +58,29 @@ def test_every_chapter_page_is_rendered_with_offline_plotly(html, executed_chapt
 def test_intro_page_explains_rerunning(html):
     text = re.sub(r"<[^>]+>", "", (html / "book" / "intro.html").read_text())
     assert "atlaskit run 01_cytoself -p scale full" in text and "make book" in text
+
+
+def test_every_chapter_page_offers_its_notebook_and_source(html, executed_chapters):
+    for name in executed_chapters:
+        page = (html / "book" / "chapters" / f"{name}.html").read_text()
+        links = re.findall(r'href="([^"]*_downloads/[^"]+)"', page)
+        for suffix in (".ipynb", ".py"):
+            target = [link for link in links if link.endswith(f"{name}{suffix}")]
+            assert target, f"{name}: no download link to its {suffix} file"
+            assert (html / "book" / "chapters" / target[0]).resolve().is_file(), target[0]
+
+
+def test_solutions_are_hidden_but_present(html, executed_chapters):
+    for name, path in executed_chapters.items():
+        notebook = nbformat.read(path, as_version=4)
+        solutions = [c for c in notebook.cells if "hide-cell" in c.metadata.get("tags", [])]
+        assert len(solutions) >= 2, f"{name}: fewer than two exercises"
+        assert all(c.get("outputs") is not None and c.source.startswith("# Solution") for c in solutions)
+        page = (html / "book" / "chapters" / f"{name}.html").read_text()
+        assert page.count("hide-cell") >= len(solutions), f"{name}: solutions not hidden in the HTML"
+
+
+def test_workshop_page_is_in_the_book(html):
+    text = re.sub(r"<[^>]+>", "", (html / "book" / "workshop.html").read_text())
+    assert "atlaskit data fetch --all --fill-cache" in text and "-p scale tiny" in text
+

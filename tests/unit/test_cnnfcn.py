@@ -349,3 +349,78 @@ def test_misaligned_per_cell_truth_is_detected():
     batch.cells = good.assign(image=[1, 0])  # the per-cell rows swapped between the two images
     with pytest.raises(DataError, match="out of step"):
         S._sim_meta(batch)
+
+
+# ----------------------------------------------------------------------------- exercise helpers
+
+
+def test_threshold_comparison_hand_made():
+    from atlaskit.studies import cnnfcn as S
+
+    y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
+    s = np.array([[0.9, 0.2], [0.4, 0.6], [0.6, 0.8], [0.1, 0.1]])
+    t = S.threshold_comparison(y, s, [0.5, 0.5], global_thresholds=(0.3, 0.7))
+    assert list(t.index) == ["per class", "global 0.3", "global 0.7"]
+    assert t.loc["per class"].tolist() == [1.0, 1.0, 1.0, 1.0]  # perfect at 0.5
+    # 0.3: image 1 gets a false class 0 -> Dice (0.8 + 1) / 2, exact match 3 of 4, 5 labels on 4 images
+    np.testing.assert_allclose(t.loc["global 0.3"].tolist(), [0.9, 1.0, 0.75, 1.25])
+    # 0.7: one of two found per class -> Dice 2/3 each, accuracy 1/2; images 0 and 3 right; 2 labels
+    np.testing.assert_allclose(t.loc["global 0.7"].tolist(), [2 / 3, 0.5, 0.5, 0.5])
+    with pytest.raises(ParameterError):
+        S.threshold_comparison(y, s, [0.5, 0.5], global_thresholds=(1.5,))
+
+
+def test_pooling_table_repeats_the_evaluation_per_pooling():
+    from atlaskit.metrics import multilabel as ml
+    from atlaskit.studies import cnnfcn as S
+
+    rng = np.random.default_rng(0)
+    y_tr, y_te = rng.integers(0, 2, (30, 3)), rng.integers(0, 2, (20, 3))
+    sharp = {"tr": 0.2 + 0.6 * y_tr, "te": 0.2 + 0.6 * y_te}  # separates the classes perfectly
+    noisy = {"tr": rng.random((30, 3)), "te": rng.random((20, 3))}
+    t = S.pooling_table(y_tr, {"max": sharp["tr"], "mean": noisy["tr"]},
+                        y_te, {"max": sharp["te"], "mean": noisy["te"]})
+    assert list(t.index) == ["max", "mean"]
+    assert t.loc["max", "mean per-class accuracy"] == 1.0 and t.loc["max", "mean Dice"] == 1.0
+    th, _ = ml.dice_thresholds(y_tr, noisy["tr"])
+    pred = ml.apply_thresholds(noisy["te"], th)
+    assert t.loc["mean", "mean Dice"] == pytest.approx(ml.mean_dice(y_te, pred))
+    assert t.loc["mean", "mean threshold"] == pytest.approx(th.mean())
+    with pytest.raises(DataError):
+        S.pooling_table(y_tr, {"max": sharp["tr"]}, y_te, {"mean": noisy["te"]})
+
+
+def test_most_missed_hand_made():
+    from atlaskit.metrics import multilabel as ml
+    from atlaskit.studies import cnnfcn as S
+
+    y = np.array([[1, 0, 0], [1, 0, 0], [1, 0, 1], [1, 0, 1], [0, 1, 1], [0, 1, 0]])
+    p = np.array([[1, 0, 0], [0, 1, 0], [0, 1, 1], [0, 0, 1], [0, 0, 1], [1, 0, 0]])
+    cm = ml.multilabel_confusion(y, p, ("a", "b", "c"))
+    m = S.most_missed(cm, min_support=3)  # b (2 images) does not compete
+    assert (m["index"], m["class"], m["support"], m["missed"], m["missed_without_fp"]) == (0, "a", 4, 3, 1)
+    assert m["accuracy"] == 0.25
+    assert m["confused_with"].to_dict() == {"b": 0.5}  # b predicted falsely in 2 of the 4 images with a
+    m = S.most_missed(cm, min_support=1)
+    assert m["class"] == "b" and m["accuracy"] == 0.0 and m["confused_with"].to_dict() == {"a": 0.5}
+    assert S.most_missed(cm, min_support=10)["class"] == "b"  # none has 10 images: all present classes compete
+    assert S.most_missed(ml.multilabel_confusion(y, y), min_support=1)["confused_with"].empty
+
+
+def test_pipeline_exercise_helpers(micro):
+    S, p, data, models, _, evals = micro
+    conf = S.heatmap_confidences(models["fcn"], data, "test")
+    np.testing.assert_array_equal(conf["max"], evals["fcn"].scores)  # the chapter's confidence, exactly
+    assert conf["mean"].shape == (8, 13) and (conf["mean"] <= conf["max"]).all()
+    with pytest.raises(ParameterError):
+        S.heatmap_confidences(models["cnn"], data, "test")
+    with pytest.raises(ParameterError):
+        S.heatmap_confidences(models["fcn"], data, "test", ("median",))
+    tv = S.target_variants(data, {"chapter": {}, "strict": {"threshold": 0.6}, "plain resize": {"cover": 0.5}})
+    maps = data.target_maps("train")
+    assert tv.loc["chapter", "empty maps"] == pytest.approx((~maps.any(axis=(1, 2))).mean())
+    assert tv.loc["chapter", "map coverage"] == pytest.approx(maps.mean())
+    assert tv.loc["strict", "map coverage"] <= tv.loc["chapter", "map coverage"]
+    assert tv.loc["plain resize", "empty maps"] == pytest.approx(S.target_map_check(data).iloc[-1, 1])
+    with pytest.raises(ParameterError):
+        S.target_variants(data, {"bad": {"radius": 3}})

@@ -256,3 +256,56 @@ def test_real_opencell_folder_is_read(table, tmp_path):
     assert images.source == "real" and len(images.store) == 6
     assert sorted(images.meta["protein"].unique()) == sorted(small["gene"][:3])
     assert images.meta["split"].tolist() == images.meta["protein"].map(dict(zip(small["gene"], small["split"]))).tolist()
+
+
+# ------------------------------------------------------------------ study: helpers of the chapter's exercises
+
+
+def test_logistic_baseline_reproduces_the_chapter_baseline(table):
+    from atlaskit.models.sequence import CompositionEmbedder
+    from atlaskit.studies import deepgps
+
+    feats = deepgps.embed_proteins(table, CompositionEmbedder(dipeptides=False), cache=False)
+    lr = deepgps.logistic_baseline(table, "single-2", feats, name="amino acids", seed=0)
+    ref = deepgps.sequence_baselines(table, "single-2", {"composition": feats}, seed=0, rf_trees=5)
+    ref_lr = ref["composition + logistic regression"]
+    assert lr.name == "amino acids" and lr.n_train == ref_lr.n_train == 285
+    assert lr.genes.tolist() == ref_lr.genes.tolist() and np.allclose(lr.proba, ref_lr.proba)
+    with pytest.raises(DataError, match="lack 1 proteins"):
+        deepgps.logistic_baseline(table, "single-2", feats.drop(index=lr.genes[0]), name="x")
+    with pytest.raises(ParameterError, match="classification variant"):
+        deepgps.logistic_baseline(table, "all", feats, name="x")
+
+
+def test_expected_embedding_dim_from_the_spec_alone():
+    from atlaskit.models.sequence import CompositionEmbedder
+    from atlaskit.studies import deepgps
+
+    assert deepgps.expected_embedding_dim(CompositionEmbedder().spec()) == 420
+    assert deepgps.expected_embedding_dim(CompositionEmbedder(dipeptides=False).spec()) == 20
+    esm = {"kind": "esm2_t6_8M_UR50D", "dim": 320, "model": "esm2_t6_8M_UR50D", "window": 1022}
+    assert deepgps.expected_embedding_dim(esm) == 320
+    assert deepgps.expected_embedding_dim({"kind": "esm2_t33_650M_UR50D"}) == 1280  # the paper's model
+    with pytest.raises(ParameterError, match="unknown embedder"):
+        deepgps.expected_embedding_dim({"kind": "esm2_t48_15B_UR50D"})
+
+
+def test_blur_calibration_loses_quality_as_the_blur_widens():
+    from atlaskit.metrics import classification as cm
+    from atlaskit.studies import deepgps
+
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 32, 32)).astype(np.float32)
+    x[:, 8:16, 8:24] = 1.0  # a bright block: structure a blur smears
+    calib = deepgps.blur_calibration(x, sigmas=(0.3, 1.0, 3.0))
+    assert calib["sigma"].tolist() == [0.3, 1.0, 3.0] and (calib["images"] == 3).all()
+    assert (np.diff(calib["psnr"]) < 0).all() and (np.diff(calib["ssim"]) < 0).all()
+    assert ((calib["ssim"] > -1) & (calib["ssim"] < 1)).all()
+    from scipy.ndimage import gaussian_filter
+
+    one = gaussian_filter(x[0], 1.0, mode="reflect")  # a second route to the PSNR of one image
+    assert deepgps.blur_calibration(x[:1], sigmas=(1.0,))["psnr"].item() == pytest.approx(cm.psnr(one, x[0]), rel=1e-6)
+    with pytest.raises(ParameterError, match="positive"):
+        deepgps.blur_calibration(x, sigmas=(0.0, 1.0))
+    with pytest.raises(DataError, match="stack of images"):
+        deepgps.blur_calibration(x[0])

@@ -183,6 +183,101 @@ def test_transfer_curves_on_separable_features():
     assert summary[summary["features"] == "noise"]["accuracy"].max() < 0.8
 
 
+
+# ----------------------------------------------------------------------------- exercise helpers
+def _cells_of_proteins():
+    """12 proteins of 3 classes, 6–9 cells each, with noisy per-cell probabilities."""
+    rng = np.random.default_rng(3)
+    proteins, y, probs = [], [], []
+    for i in range(12):
+        k, n = i % 3, 6 + i % 4
+        logits = rng.normal(0, 1, (n, 12))
+        logits[:, k] += rng.choice([0.0, 2.5], n, p=[0.3, 0.7])
+        proteins += [f"p{i:02d}"] * n
+        y += [k] * n
+        probs.append(np.exp(logits) / np.exp(logits).sum(1, keepdims=True))
+    return np.array(proteins), np.array(y), np.concatenate(probs)
+
+
+def test_prior_sweep_keeps_calls_and_shrinks_map():
+    proteins, y, probs = _cells_of_proteins()
+    classes = list(DEEPYEAST_CLASSES)
+    sweep = dy.prior_sweep(proteins, probs, y, classes, [1.0, 2.0, 5.0])
+    assert list(sweep["alpha"]) == [1.0, 2.0, 5.0] and (sweep["changed"] == 0).all()
+    flat = dy.protein_level(proteins, probs, y, classes, alpha=1.0)
+    assert sweep["accuracy"].iloc[0] == pytest.approx(flat["correct"].mean())
+    assert len(set(sweep["accuracy"])) == 1
+    # MAP of the called class: (n + α − 1) / (N + 12(α − 1)), averaged over proteins
+    n_called = np.array([c[k] for c, k in zip(flat["counts"], flat["call"])])
+    n_total = flat["n_cells"].to_numpy()
+    expected = [np.mean((n_called + a - 1) / (n_total + 12 * (a - 1))) for a in (1.0, 2.0, 5.0)]
+    assert sweep["mean_map"].to_numpy() == pytest.approx(expected)
+    assert np.all(np.diff(sweep["mean_map"]) < 0)
+
+
+def test_vote_calls_majority_ties_and_soft():
+    probs = np.array([
+        [0.9, 0.1, 0.0], [0.6, 0.4, 0.0], [0.1, 0.9, 0.0],   # "a": two votes for 0, averaged also 0
+        [0.5, 0.0, 0.5 + 1e-3], [0.9, 0.1, 0.0],             # "b": one vote each for 2 and 0 -> tied
+        [0.4, 0.6, 0.0], [0.4, 0.6, 0.0], [1.0, 0.0, 0.0],   # "c": majority 1, averaged 0 (0.6 vs 0.4)
+    ])
+    proteins = np.array(["a", "a", "a", "b", "b", "c", "c", "c"])
+    votes = dy.vote_calls(proteins, probs).set_index("protein")
+    assert votes["n_cells"].to_dict() == {"a": 3, "b": 2, "c": 3}
+    assert votes["majority"].to_dict() == {"a": 0, "b": 0, "c": 1}
+    assert votes["tied"].to_dict() == {"a": False, "b": True, "c": False}
+    assert votes["soft"].to_dict() == {"a": 0, "b": 0, "c": 0}
+    # an untied majority vote is the Dirichlet–multinomial MAP call
+    calls = dy.agreement.protein_calls(proteins, probs.argmax(1), 3, probabilities=probs).set_index("protein")
+    assert calls.loc[["a", "c"], "call"].tolist() == votes.loc[["a", "c"], "majority"].tolist()
+    with pytest.raises(DataError, match="probs must be shaped"):
+        dy.vote_calls(proteins[:3], probs)
+
+
+def test_stratified_subset_is_nested_and_stratified():
+    y = np.repeat([0, 1, 2], [40, 20, 3])
+    quarter, half = dy.stratified_subset(y, 0.25, seed=1), dy.stratified_subset(y, 0.5, seed=1)
+    assert np.bincount(y[quarter]).tolist() == [10, 5, 1] and np.bincount(y[half]).tolist() == [20, 10, 2]
+    assert set(quarter) <= set(half) and np.all(np.diff(half) > 0)
+    assert np.array_equal(dy.stratified_subset(y, 1.0, seed=1), np.arange(y.size))
+    assert not np.array_equal(quarter, dy.stratified_subset(y, 0.25, seed=2))
+    for bad in (0, 1.5, -0.1):
+        with pytest.raises(ParameterError):
+            dy.stratified_subset(y, bad)
+
+
+def test_forest_learning_curve_reproduces_the_baseline_at_one():
+    rng = np.random.default_rng(0)
+    y_tr, y_te = np.repeat(np.arange(3), 40), np.repeat(np.arange(3), 15)
+    x_tr = y_tr[:, None] + rng.normal(0, 1.0, (y_tr.size, 4))
+    x_te = y_te[:, None] + rng.normal(0, 1.0, (y_te.size, 4))
+    curve = dy.forest_learning_curve(x_tr, y_tr, x_te, y_te, fractions=(0.25, 1.0), trees=15, seed=4)
+    assert curve["n_train"].tolist() == [30, 120] and curve["fraction"].tolist() == [0.25, 1.0]
+    pred, _ = dy.random_forest_baseline(x_tr, y_tr, x_te, trees=15, seed=4)
+    assert curve["accuracy"].iloc[1] == pytest.approx(np.mean(pred == y_te))
+    assert 0.5 < curve["accuracy"].iloc[1] < 1.0
+    with pytest.raises(DataError, match="differ in length"):
+        dy.forest_learning_curve(x_tr, y_tr[:-1], x_te, y_te, trees=5)
+
+
+def test_limit_cpu_threads():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    before_torch, before_pools = torch.get_num_threads(), threadpool_info()
+    dy.limit_cpu_threads(None)
+    assert torch.get_num_threads() == before_torch
+    try:
+        dy.limit_cpu_threads(1)
+        assert torch.get_num_threads() == 1
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+    finally:
+        torch.set_num_threads(before_torch)
+        threadpool_limits({pool["prefix"]: pool["num_threads"] for pool in before_pools})
+    for bad in (0, 1.5, True):
+        with pytest.raises(ParameterError):
+            dy.limit_cpu_threads(bad)
+
+
 # ----------------------------------------------------------------------------- checkpoint and evaluation
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
@@ -280,3 +375,64 @@ def test_cli_evaluate(checkpoint, tmp_path, capsys):
     bad, _ = _npz(tmp_path, ["vacuole", "bud neck"], name="bad.npz")
     assert cli_main(["evaluate", "deepyeast", "--checkpoint", str(path), "--images", str(bad)]) == 2
     assert "'bud neck'" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the real-data path
+def _deepyeast_folder(root, n_per_split=(2, 1, 1), seed=0):
+    """A DeepYeast-format folder: main/ and transfer/ plates of 64×64 RGB PNGs (red = RFP,
+    green = GFP), the six split lists and the two class lists."""
+    import imageio.v3 as iio
+
+    from atlaskit.data.catalogs import TRANSFER_CLASSES
+
+    rng = np.random.default_rng(seed)
+    for task, classes, prefix in (("main", DEEPYEAST_CLASSES, "HOwt_"), ("transfer", TRANSFER_CLASSES, "HOwt_transfer_")):
+        (root / task / "plate01").mkdir(parents=True)
+        doc = "transfer_doc" if task == "transfer" else "doc"
+        (root / f"HOwt_{doc}.txt").write_text("label;label_idx\n" + "".join(f"{c};{i}\n" for i, c in enumerate(classes)))
+        for split, n in zip(("train", "val", "test"), n_per_split):
+            lines = []
+            for k in range(len(classes)):
+                for j in range(n):
+                    name = f"plate01/{split[:2]}{k:02d}{j:02d}000-0-{k}-{j}.png"
+                    rgb = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+                    rgb[..., 2] = 0
+                    iio.imwrite(root / task / name, rgb)
+                    lines.append(f"{name} {k}")
+            (root / f"{prefix}{split}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_real_folder_with_its_own_splits_trains_and_predicts(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATLASKIT_RUNS", str(tmp_path / "runs"))
+    folder = _deepyeast_folder(tmp_path / "deepyeast")
+    table = dy.real_splits(folder)
+    assert table.groupby("split", observed=True).size().to_dict() == {
+        "train": 24, "val": 12, "test": 12, "transfer_train": 8, "transfer_val": 4, "transfer_test": 4}
+    p = dy.preset("ci", epochs=1).replace(batch_size=8)
+    data = dy.load_data(p, data="real", data_dir=folder)
+    assert data.source == "real" and data.dual is None
+    assert len(data.indices("train")) == 24 and len(data.indices("test")) == 12
+    meta = data.main.metadata
+    assert set(meta["label"]) == set(DEEPYEAST_CLASSES) and meta["protein"].str.startswith("plate01/").all()
+    net = dy.train_network(data, p, seed=0, device="cpu")
+    probs = dy.predict(net.model, data.main, data.indices("test"))
+    assert probs.shape == (12, 12) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    # the same folder and lists reuse the store; changed lists rebuild it
+    assert dy.load_data(p, data="real", data_dir=folder).main.path == data.main.path
+    lines = (folder / "HOwt_test.txt").read_text().splitlines()
+    (folder / "HOwt_test.txt").write_text("\n".join(lines[:-1]) + "\n")
+    assert dy.load_data(p, data="real", data_dir=folder).main.path != data.main.path
+
+
+def test_real_folder_errors_are_clear(tmp_path):
+    p = dy.preset("ci")
+    with pytest.raises(ParameterError, match="needs data_dir"):
+        dy.load_data(p, data="real")
+    with pytest.raises(DataError, match="is not a folder"):
+        dy.load_data(p, data="real", data_dir=tmp_path / "nowhere")
+    folder = _deepyeast_folder(tmp_path / "deepyeast")
+    first = (folder / "HOwt_train.txt").read_text().split()[0]
+    (folder / "main" / first).unlink()
+    with pytest.raises(DataError, match="not found"):
+        dy.load_data(p, data="real", data_dir=folder)

@@ -284,6 +284,22 @@ def test_mirror_file_is_returned_in_place_and_not_copied(http, tmp_path):
     assert http.requests == []
 
 
+def test_fill_cache_copies_a_mirror_file_into_the_cache(http, tmp_path):
+    entry = served(http, "g/a.bin", DATA)
+    mirror = tmp_path / "mirror"
+    (mirror / "g").mkdir(parents=True)
+    (mirror / "g" / "a.bin").write_bytes(DATA)
+    registry = make_registry(tmp_path, [entry], mirrors=[mirror])
+    path = registry.fetch("g/a.bin", fill_cache=True)
+    assert path == tmp_path / "cache" / "g" / "a.bin" and path.read_bytes() == DATA
+    assert [p.name for p in path.parent.iterdir()] == ["a.bin"]  # no temporary file left behind
+    # the cache alone now serves it: no mirror, and a server that is gone
+    (mirror / "g" / "a.bin").unlink()
+    http.files.clear()
+    assert make_registry(tmp_path, [entry]).fetch("g/a.bin") == path
+    assert http.requests == []
+
+
 def test_mismatching_mirror_file_is_skipped_with_a_warning(http, tmp_path):
     entry = served(http, "g/a.bin", DATA)
     bad, good = tmp_path / "bad", tmp_path / "good"
@@ -438,3 +454,21 @@ def test_sha256sum(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"abc")
     assert reg.sha256sum(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_prefetch_command_fills_a_cache_that_serves_every_file_offline(mirror, tmp_path, monkeypatch, capsys):
+    """`atlaskit data fetch --all --fill-cache` (the workshop prefetch): afterwards every registered
+    file resolves from the cache alone, with no mirror and no network (downloads would fail)."""
+    from atlaskit.cli import main as cli_main
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(reg.ENV_CACHE, str(cache))
+    monkeypatch.setenv(reg.ENV_MIRROR, str(mirror))
+    assert cli_main(["data", "fetch", "--all", "--fill-cache"]) == 0
+    assert str(cache) in capsys.readouterr().out
+    monkeypatch.delenv(reg.ENV_MIRROR)
+    monkeypatch.setattr(reg.Registry, "_download", lambda self, entry, progress: pytest.fail(f"download of {entry.name}"))
+    for name in reg.entries():
+        assert reg.fetch(name).is_relative_to(cache), name
+    assert set(reg.status()["where"]) == {"cache"}
+

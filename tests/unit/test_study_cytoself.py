@@ -300,3 +300,65 @@ def test_clustering_scores_from_tiny_embeddings(tiny_data, tiny_run):
         study.clustering_scores({("full", 0): separated[:-1]}, labels, n_neighbors=4)
     with pytest.raises(ParameterError, match="tuples"):
         study.clustering_scores({"full": separated}, labels, n_neighbors=4)
+
+
+# ----------------------------------------------------------------------------------------------
+# exercise helpers: code usage, per-image code histograms, UMAP seeds
+# ----------------------------------------------------------------------------------------------
+
+def test_code_usage_hand_computed():
+    from atlaskit.models.vq import perplexity_from_counts
+
+    two = study.code_usage(np.array([[0, 0], [1, 1]]), 4, batch_size=1)
+    assert two == {"images": 2, "codes_used": 2, "perplexity": pytest.approx(2.0), "batch_perplexity": pytest.approx(1.0)}
+    # three images of 2 sub-vectors; batches of 2 and 1 images: perplexities 4 and 1, weighted 2:1
+    q = np.array([[0, 1], [2, 3], [0, 0]])
+    usage = study.code_usage(q, 8, batch_size=2)
+    assert usage["batch_perplexity"] == pytest.approx((2 * 4 + 1 * 1) / 3)
+    p = np.array([3, 1, 1, 1]) / 6  # pooled usage
+    assert usage["perplexity"] == pytest.approx(np.exp(-(p * np.log(p)).sum()))
+    assert usage["codes_used"] == 4 and "batch_perplexity" not in study.code_usage(q, 8)
+    # the same as the quantizer's own perplexity on the pooled counts, for (N, S, H, W) indices
+    rng = np.random.default_rng(0)
+    big = rng.integers(0, 16, size=(10, 9, 4, 4))
+    expected = float(perplexity_from_counts(torch.bincount(torch.from_numpy(big).flatten(), minlength=16)))
+    assert study.code_usage(big, 16)["perplexity"] == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(DataError, match=r"in \[0, 4\)"):
+        study.code_usage(np.array([[0, 4]]), 4)
+    with pytest.raises(DataError, match="at least one image"):
+        study.code_usage(np.zeros((0, 3), dtype=int), 4)
+    with pytest.raises(ParameterError, match="batch_size"):
+        study.code_usage(q, 8, batch_size=0)
+
+
+def test_image_code_histograms_give_the_feature_spectra():
+    from atlaskit.analysis import spectra as sp
+
+    h = study.image_code_histograms(np.array([[[0, 0], [1, 3]], [[2, 2], [2, 2]]]), 5)
+    np.testing.assert_allclose(h, [[0.5, 0.25, 0, 0.25, 0], [0, 0, 1, 0, 0]])
+    rng = np.random.default_rng(1)
+    q = rng.integers(0, 6, size=(12, 5, 5))
+    genes = np.array(list("aabbbcccdddd"))
+    h = study.image_code_histograms(q, 6)
+    assert h.shape == (12, 6) and np.allclose(h.sum(axis=1), 1)
+    per_protein = pd.DataFrame(h * 25).groupby(genes).mean()
+    np.testing.assert_allclose(per_protein.to_numpy(), sp.index_histograms(q, genes, 6).to_numpy())
+    with pytest.raises(DataError, match="integers"):
+        study.image_code_histograms(q + 1, 6)
+    with pytest.raises(ParameterError, match="num_embeddings"):
+        study.image_code_histograms(q, 0)
+
+
+def test_umap_seed_scores():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(["a", "b", "c"], 12)
+    x = np.repeat(np.eye(3) * 5, 12, axis=0) + rng.normal(0, 0.3, (36, 3))
+    by_seed = study.umap_seed_scores(x, labels, [3, 0], n_neighbors=8)
+    assert list(by_seed.index) == [3, 0] and by_seed.index.name == "seed"
+    reference, _ = study.clustering_scores({("full", 0): x}, labels, n_neighbors=8, seed=0)
+    assert by_seed[0] == pytest.approx(reference["score"].iloc[0], rel=1e-9)  # same seed, same UMAP
+    assert (by_seed > 1).all()  # well-separated blobs score far above 1 whatever the seed
+    with pytest.raises(ParameterError, match="distinct seeds"):
+        study.umap_seed_scores(x, labels, [1, 1])
+    with pytest.raises(ParameterError, match="distinct seeds"):
+        study.umap_seed_scores(x, labels, [])

@@ -154,7 +154,8 @@ PRESETS: dict[str, Preset] = {
     # rate, 10 epochs, ~9,000 simulated crops, 1,000 bootstrap resamples. Measured on 2 cores
     # (test accuracy, training seconds): 200 training cells per class and 8 epochs 0.48 (34 s);
     # 16 epochs 0.62 (68 s); width 1/4, 12 epochs 0.66 (109 s); 600 cells per class and
-    # 10 epochs 0.83 (109 s): more cells help most.
+    # 10 epochs 0.83 (109 s): more cells help most. Those runs used two threads; with the
+    # one thread used now the same preset reached 0.77 — the spread of an unconverged network.
     # Learner mode (live teaching, under two minutes): fewer proteins and cells, 4 epochs, the
     # transfer curve up to 10 images per class, 200 bootstrap resamples. Numbers are rougher;
     # every analysis still runs. One CPU thread: on a shared or busy 2-core machine, two torch or

@@ -53,6 +53,16 @@ _GLCM_PROPS = ("contrast", "dissimilarity", "homogeneity", "energy", "correlatio
 _QUANTILES = (5, 10, 25, 50, 75, 90, 95, 99)
 
 
+
+def _relative_intensity(values: np.ndarray, mean: float) -> dict[str, float]:
+    """Coefficient of variation, quantiles, minimum and maximum of ``values``, each over ``mean``."""
+    out = {"intensity:cv": float(values.std() / mean)}
+    for q, val in zip(_QUANTILES, np.percentile(values, _QUANTILES)):
+        out[f"intensity:q{q}_rel"] = float(val / mean)
+    out["intensity:min_rel"] = float(values.min() / mean)
+    out["intensity:max_rel"] = float(values.max() / mean)
+    return out
+
 def _check_images(images: np.ndarray) -> np.ndarray:
     x = np.asarray(images, dtype=np.float32)
     if x.ndim != 4 or x.shape[1] < 2 or x.shape[2] != x.shape[3]:
@@ -291,11 +301,7 @@ def _features_block(x: np.ndarray, masks: np.ndarray | None, *, levels: int, dis
             v = g[mk]
             mean = v.mean() + 1e-6
             feat["intensity:mean"] = float(v.mean())
-            feat["intensity:cv"] = float(v.std() / mean)
-            for q, val in zip(_QUANTILES, np.percentile(v, _QUANTILES)):
-                feat[f"intensity:q{q}_rel"] = float(val / mean)
-            feat["intensity:min_rel"] = float(v.min() / mean)
-            feat["intensity:max_rel"] = float(v.max() / mean)
+            feat.update(_relative_intensity(v, mean))
             feat["intensity:integrated"] = float(v.sum())
             edge = mk & ~ndimage.binary_erosion(mk)
             feat["intensity:edge_rel"] = float(g[edge].mean() / mean) if edge.any() else 1.0
@@ -341,11 +347,7 @@ def _features_block(x: np.ndarray, masks: np.ndarray | None, *, levels: int, dis
             feat["shape:centre_offset"] = float(s)
             mean = gmean
             feat["intensity:mean"] = float(g.mean())
-            feat["intensity:cv"] = float(g.std() / mean)
-            for q, val in zip(_QUANTILES, np.percentile(g, _QUANTILES)):
-                feat[f"intensity:q{q}_rel"] = float(val / mean)
-            feat["intensity:min_rel"] = float(g.min() / mean)
-            feat["intensity:max_rel"] = float(g.max() / mean)
+            feat.update(_relative_intensity(g, mean))
             feat["intensity:integrated"] = 0.0
             feat["intensity:edge_rel"] = 1.0
             feat["intensity:mass_displacement"] = 0.0

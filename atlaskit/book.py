@@ -323,28 +323,58 @@ def build_book(
     *,
     html: bool = True,
     log: Callable[[str], None] = print,
+    notebooks: Path | None = None,
+    out_dir: Path | None = None,
 ) -> list[ChapterResult]:
     """Execute chapters at their default parameters, then render HTML.
 
     Every chapter is attempted even when an earlier one fails, so the others' notebooks are
-    written; the failures are then reported together and the HTML is not built.
+    written; the failures are then reported together (chapter, cell and error; the CLI exits
+    with status 2) and the HTML is not built. A failed chapter's executed notebook is not
+    replaced: the report says whether it still holds an earlier successful run.
+
+    Parameters
+    ----------
+    chapters : list of str, optional
+        Names, numbers or titles (default: every chapter, in book order). Unknown names are
+        refused before anything runs.
+    notebooks, out_dir : Path, optional
+        Folder of the jupytext sources (default ``notebooks/``) and of the executed notebooks
+        (default ``book/chapters/``).
+
+    Raises
+    ------
+    ChapterError
+        One or more chapters failed; the message lists each one.
     """
-    names = chapters or list(chapter_sources())
+    notebooks = Path(notebooks) if notebooks is not None else NOTEBOOKS
+    out_dir = Path(out_dir) if out_dir is not None else CHAPTERS_OUT
+    # Resolve every name first: a typo must not surface after an hour of other chapters.
+    names = [resolve_chapter(c, notebooks)[0] for c in chapters] if chapters else list(chapter_sources(notebooks))
     results: list[ChapterResult] = []
     failures: list[str] = []
-    for chapter in names:
-        log(f"▶ executing {chapter} …")
+    for name in names:
+        log(f"▶ executing {name} …")
+        output = out_dir / f"{name}.ipynb"
         try:
-            result = execute_chapter(chapter)
-        except ChapterError as error:
-            failures.append(str(error))
-            log(f"✗ {error}")
+            result = execute_chapter(name, output=output, notebooks=notebooks)
+        except Exception as error:  # noqa: BLE001 - one chapter's failure must not stop the others (Ctrl-C still does)
+            message = (str(error) if isinstance(error, ChapterError)
+                       else f"chapter {name} failed: {type(error).__name__}: {error}")
+            kept = (f"{output} still holds its previous successful run (not this one)" if output.exists()
+                    else f"{output} was not written")
+            failures.append(f"{message}\n  {kept}")
+            log(f"✗ {failures[-1]}")
             continue
         results.append(result)
-        log(f"✓ {result.chapter} in {result.seconds:.0f} s → {result.output.relative_to(ROOT)}")
+        shown = result.output.relative_to(ROOT) if result.output.is_relative_to(ROOT) else result.output
+        log(f"✓ {result.chapter} in {result.seconds:.0f} s → {shown}")
     _write_times(results)
     if failures:
-        raise ChapterError(f"{len(failures)} chapter(s) failed:\n" + "\n".join(failures))
+        ok = ", ".join(r.chapter for r in results) or "none"
+        raise ChapterError(
+            f"{len(failures)} of {len(names)} chapter(s) failed (succeeded: {ok}):\n" + "\n".join(failures)
+        )
     if html:
         log("▶ rendering HTML with jupyter-book …")
         out = build_html()
@@ -488,3 +518,67 @@ def data_files_table(names) -> "pandas.DataFrame":  # noqa: F821
         rows.append({"file": name, "sha256": entry.sha256[:16] + "…", "bytes": entry.size,
                      "licence": entry.licence, "found in": where})
     return pd.DataFrame(rows)
+
+
+def _folder_listing_hash(folder: Path) -> tuple[int, str]:
+    """Number of files under ``folder`` and the sha256 of their sorted ``path<TAB>size`` listing.
+
+    The listing, not the contents: hashing every image of a real data set would take longer
+    than the chapter; a renamed, added, removed or resized file still changes the hash.
+    """
+    import hashlib
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    digest = hashlib.sha256()
+    for p in files:
+        digest.update(f"{p.relative_to(folder).as_posix()}\t{p.stat().st_size}\n".encode())
+    return len(files), digest.hexdigest()
+
+
+def provenance(data_files=(), *, folders=()) -> "pandas.DataFrame":  # noqa: F821
+    """What an executed chapter ran with: software versions and the data it read.
+
+    Parameters
+    ----------
+    data_files : iterable of str
+        Registered data files the chapter read (see ``atlaskit data list``); each is fetched and
+        listed with its sha256 and where it was found (as :func:`data_files_table`).
+    folders : iterable of path-like
+        The user's own data folders (``data="real"``): each is listed with its number of files
+        and the sha256 of its sorted file listing (relative path and size of every file).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``kind`` ("software", "data file", "data folder"), ``name``, ``version``
+        (version, byte size or file count), ``sha256`` (first 16 hex digits) and ``found in``.
+
+    Raises
+    ------
+    ParameterError
+        A name is not a registered data file, or a folder does not exist.
+    """
+    import pandas as pd
+
+    import atlaskit
+
+    rows = [
+        {"kind": "software", "name": "atlaskit", "version": str(atlaskit.__version__), "sha256": "",
+         "found in": ""},
+        *({"kind": "software", "name": pkg, "version": _version(pkg), "sha256": "", "found in": ""}
+          for pkg in ("torch", "numpy")),
+        {"kind": "software", "name": "Python", "version": platform.python_version(), "sha256": "", "found in": ""},
+    ]
+    names = list(data_files)
+    if names:
+        for r in data_files_table(names).to_dict("records"):
+            rows.append({"kind": "data file", "name": r["file"], "version": f"{r['bytes']} bytes",
+                         "sha256": r["sha256"], "found in": r["found in"]})
+    for folder in folders:
+        folder = Path(folder).expanduser()
+        if not folder.is_dir():
+            raise ParameterError(f"data folder {str(folder)!r} does not exist or is not a folder")
+        n, digest = _folder_listing_hash(folder)
+        rows.append({"kind": "data folder", "name": str(folder), "version": f"{n} file{'' if n == 1 else 's'}",
+                     "sha256": digest[:16] + "…", "found in": "listing hash (paths and sizes)"})
+    return pd.DataFrame(rows, columns=["kind", "name", "version", "sha256", "found in"])

@@ -9,6 +9,7 @@ Examples
     atlaskit chapters                               # list chapters and their parameters
     atlaskit data list                              # registered files and where they are found
     atlaskit data fetch --all                       # fill the cache (e.g. before an offline workshop)
+    atlaskit data unpack images.zip data/images     # extract an archive safely (no traversal, no links)
 """
 from __future__ import annotations
 
@@ -77,6 +78,22 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
         print(f"{name} → {path}")
     if args.fill_cache:
         print(f"cache: {registry.cache_dir()} (copy this folder to other machines, or name it in $ATLASKIT_MIRROR there)")
+    return 0
+
+
+def cmd_data_unpack(args: argparse.Namespace) -> int:
+    from atlaskit.data import archives
+
+    limits = {"max_bytes": args.max_bytes, "max_members": args.max_members}
+    limits = {k: v for k, v in limits.items() if v is not None}  # unset: the module's defaults
+    files = archives.safe_extract(args.archive, args.dest, **limits)
+    shown = 20
+    for name in files[:shown]:
+        print(name)
+    if len(files) > shown:
+        print(f"... and {len(files) - shown} more")
+    total = sum((Path(args.dest) / name).stat().st_size for name in files)
+    print(f"✓ {len(files)} file(s), {total} bytes → {args.dest}")
     return 0
 
 
@@ -150,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="copy files found in a mirror into the cache too, so that the cache folder alone "
                         "holds them (prefetching for offline laptops)")
     p.set_defaults(func=cmd_data_fetch)
+    p = data.add_parser("unpack", help="extract a zip or tar archive safely (refuses traversal, links, bombs)")
+    p.add_argument("archive", help=".zip, .tar, .tar.gz/.tgz, .tar.bz2 or .tar.xz")
+    p.add_argument("dest", help="folder to create (it must not exist, or be empty)")
+    p.add_argument("--max-bytes", type=int, default=None,
+                   help="largest total uncompressed size accepted (default 64 GiB)")
+    p.add_argument("--max-members", type=int, default=None,
+                   help="largest number of members accepted (default 1000000)")
+    p.set_defaults(func=cmd_data_unpack)
     p = sub.add_parser("predict", help="deepGPS: labels and generated images for the proteins of a FASTA file")
     p.add_argument("--fasta", required=True, help="protein sequences (FASTA; bad records are reported and skipped)")
     p.add_argument("--nucleus", help="nucleus image (PNG/TIFF/.npy); default: the one saved with the model")

@@ -123,6 +123,7 @@ _RUNTIME_FIELDS = frozenset(
         "log_every",
         "deterministic",
         "find_unused_parameters",
+        "compile",
     }
 )
 
@@ -190,6 +191,11 @@ class TrainConfig:
         sync; with progress off there is one sync per epoch).
     find_unused_parameters : bool
         Passed to DistributedDataParallel (set it when ``step_fn`` leaves parameters unused).
+    compile : bool
+        ``torch.compile`` the training step (model forward + ``step_fn``): batch norm, activations
+        and residual additions are fused into generated kernels and their intermediates are
+        recomputed in the backward pass instead of stored. Pays on long runs (the first steps
+        compile, a minute or more); results agree with eager mode to rounding.
     """
 
     epochs: int = 10
@@ -222,6 +228,7 @@ class TrainConfig:
     progress: bool = True
     log_every: int = 50
     find_unused_parameters: bool = False
+    compile: bool = False
 
     def __post_init__(self):
         def bad(name, why):
@@ -855,6 +862,8 @@ class Trainer:
             )
         else:
             self._train_module = self._step_module
+        if cfg.compile:
+            self._train_module = torch.compile(self._train_module)
 
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:

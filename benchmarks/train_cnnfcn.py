@@ -56,6 +56,9 @@ def _measure(kind: str, config: str, steps: int, train_batch: int, infer_batch: 
     for _ in range(steps):
         train_step()
     tw, tc = (time.perf_counter() - w0) / steps, (time.process_time() - c0) / steps
+    from benchmarks._common import flop_efficiency
+
+    efficiency = flop_efficiency(train_step, train_batch, train_batch / tw)
 
     model.eval()
     xi = torch.rand((infer_batch, *cfg.input_shape), generator=g)
@@ -74,7 +77,7 @@ def _measure(kind: str, config: str, steps: int, train_batch: int, infer_batch: 
         "infer_batch_wall_s": round(iw, 3), "infer_batch_cpu_s": round(ic, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-        "cpus": os.cpu_count(), "machine": platform.machine(),
+        "cpus": os.cpu_count(), "machine": platform.machine(), **efficiency,
     }
 
 

@@ -5,12 +5,22 @@ Run from the repository root::
     python -m benchmarks.train_cytoself                         # paper config, batch 32, CPU, 2 threads
     python -m benchmarks.train_cytoself --config small --steps 20
     python -m benchmarks.train_cytoself --device cuda --steps 50   # on a GPU: bf16 autocast + channels-last
+    python -m benchmarks.train_cytoself --config port-demo --classes 40 --steps 10   # vs the public code's demo
 
 Times full optimisation steps (forward, every loss term, backward, Adam update) on random inputs
 shaped like cytoself's (protein in [0, 1], nucleus distance in [-1, 1], 2 x 100 x 100; protein
 IDs of ``--classes`` classes, 1311 for the paper). The first ``--warmup`` steps (allocator,
 oneDNN/cuDNN kernel choice) are not timed. Prints one JSON line (machine-readable), then a short
-table. Peak RSS is the process's maximum resident set size (``resource.getrusage``), so it
+table.
+
+Configurations: ``paper`` (:meth:`CytoselfConfig.paper`, decoders as the TF code used for the
+paper), ``port`` and ``port-demo`` (the public PyTorch port's paper model and README demo, the
+ones whose speed the port's users know: :meth:`CytoselfConfig.pytorch_port`,
+:meth:`CytoselfConfig.port_demo`), ``small``/``ci``/``tiny`` (the chapter presets).
+
+Also reported: training FLOPs per image (forward + backward, counted with
+:func:`atlaskit.profiling.count_flops`, groups-aware), the achieved FLOP/s, and that as a fraction
+of this machine's fp32 GEMM throughput measured in the same run (bf16 on CUDA). Peak RSS is the process's maximum resident set size (``resource.getrusage``), so it
 includes Python, torch and the data; on CUDA the peak GPU memory allocated by torch is added.
 """
 from __future__ import annotations
@@ -36,6 +46,10 @@ def build(config: str, classes: int):
 
     if config == "paper":
         cfg = CytoselfConfig.paper(num_classes=classes)
+    elif config == "port":
+        cfg = CytoselfConfig.pytorch_port(num_classes=classes)
+    elif config == "port-demo":
+        cfg = CytoselfConfig.port_demo(classes)
     elif config == "small":
         cfg = CytoselfConfig.small(classes)
     elif config == "ci":
@@ -47,7 +61,7 @@ def build(config: str, classes: int):
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", choices=("paper", "small", "ci", "tiny"), default="paper")
+    ap.add_argument("--config", choices=("paper", "port", "port-demo", "small", "ci", "tiny"), default="paper")
     ap.add_argument("--batch", type=int, default=32, help="images per step (paper: 32)")
     ap.add_argument("--steps", type=int, default=3, help="timed steps")
     ap.add_argument("--warmup", type=int, default=1, help="untimed steps first")
@@ -56,6 +70,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     ap.add_argument("--lr", type=float, default=4e-4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile the loss computation (fuses batch norm + SiLU; first steps compile)")
+    ap.add_argument("--no-flops", action="store_true", help="skip FLOP counting and the GEMM peak")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="also print the N most expensive operators of one step (torch.profiler)")
     args = ap.parse_args(argv)
     if args.batch < 1 or args.steps < 1 or args.warmup < 0 or args.threads < 1 or args.classes < 2:
         ap.error("--batch, --steps, --threads must be positive, --warmup >= 0, --classes >= 2")
@@ -84,13 +103,35 @@ def main(argv=None) -> dict:
     bf16 = cuda and torch.cuda.is_bf16_supported()
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
 
+    compute_losses = torch.compile(model.compute_losses) if args.compile else model.compute_losses
+
     def step():
         with autocast():
-            losses = model.compute_losses(x, y)
+            losses = compute_losses(x, y)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         optimizer.step()
         return losses["loss"]
+
+    flops_per_image = None
+    if not args.no_flops:
+        from atlaskit.profiling import count_flops
+
+        # Counted on a 2-image step (convolutions and matmuls scale linearly with the batch).
+        x2, y2 = x[:2], y[:2]
+
+        def small_step():
+            losses = model.compute_losses(x2, y2)
+            losses["loss"].backward()
+            model.zero_grad(set_to_none=True)
+
+        flops_per_image = count_flops(small_step).total / 2
+
+    gemm_before = None
+    if not args.no_flops:
+        from atlaskit.profiling import gemm_throughput
+
+        gemm_before = gemm_throughput(device)  # GFLOP/s, same process, same threads
 
     for _ in range(args.warmup):
         step()
@@ -106,6 +147,13 @@ def main(argv=None) -> dict:
     wall = time.perf_counter() - wall0
     cpu = time.process_time() - cpu0
     images = args.steps * args.batch
+    gemm = None
+    if not args.no_flops:
+        # Before and after the timed steps: the higher is the machine's peak (on a shared
+        # machine a lower figure means another process took the cores for a while).
+        gemm = max(gemm_before, gemm_throughput(device))
+    achieved = flops_per_image * images / wall / 1e9 if flops_per_image else None
+    top = _profile(step, args.profile) if args.profile else None
     result = {
         "benchmark": "train_cytoself",
         "config": args.config,
@@ -116,11 +164,17 @@ def main(argv=None) -> dict:
         "threads": torch.get_num_threads(),
         "amp": "bf16" if bf16 else "off",
         "channels_last": True,
+        "compiled": bool(args.compile),
         "images_per_s": round(images / wall, 3),
         "step_s": round(wall / args.steps, 3),
         "cpu_s_per_image": round(cpu / images, 4),
         "peak_rss_mb": round(_peak_rss_mb(), 1),
         "peak_gpu_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if cuda else None,
+        "gflop_per_image": round(flops_per_image / 1e9, 3) if flops_per_image else None,
+        "achieved_gflop_s": round(achieved, 1) if achieved else None,
+        "gemm_peak_gflop_s": round(gemm, 1) if gemm else None,
+        "fraction_of_gemm_peak": round(achieved / gemm, 3) if achieved and gemm else None,
+        "top_operators": top,
         "torch": torch.__version__,
         "python": platform.python_version(),
     }
@@ -132,7 +186,28 @@ def main(argv=None) -> dict:
     print(f"  CPU s / image     {result['cpu_s_per_image']:.3f}")
     print(f"  peak RSS          {result['peak_rss_mb']:.0f} MiB"
           + (f";  peak GPU {result['peak_gpu_mb']:.0f} MiB" if cuda else ""))
+    if achieved and gemm:
+        print(f"  GFLOP / image     {result['gflop_per_image']:.2f}  (forward + backward)")
+        print(f"  achieved          {achieved:.0f} GFLOP/s = {achieved / gemm:.0%} of the measured "
+              f"GEMM peak ({gemm:.0f} GFLOP/s)")
+    if top:
+        print("  top operators (self CPU time of one step):")
+        for row in top:
+            print(f"    {row['op']:<44} {row['self_s']:7.3f} s  {row['share']:5.1%}")
     return result
+
+
+def _profile(step, n: int) -> list[dict]:
+    """The ``n`` operators with the most self time in one profiled step."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
+    return [{"op": e.key, "self_s": round(e.self_cpu_time_total / 1e6, 3),
+             "share": round(e.self_cpu_time_total / total, 3), "calls": e.count} for e in events[:n]]
 
 
 if __name__ == "__main__":

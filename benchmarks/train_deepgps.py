@@ -87,6 +87,9 @@ def main(argv=None) -> dict:
         train_step()
     tw, tc = _timed(train_step, args.steps, device)
     rss_train = _peak_rss_mb()
+    from benchmarks._common import flop_efficiency
+
+    efficiency = flop_efficiency(train_step, args.train_batch, args.steps * args.train_batch / tw, device)
 
     iseq = torch.randn(args.infer_batch, cfg.seq_dim, device=device)
     inuc = torch.rand(args.infer_batch, 1, s, s, device=device).contiguous(memory_format=fmt)
@@ -108,7 +111,7 @@ def main(argv=None) -> dict:
         "threads": torch.get_num_threads(),
         "channels_last": args.channels_last,
         "train": {"batch": args.train_batch, "steps": args.steps, "images_s": round(args.steps * args.train_batch / tw, 2),
-                  "wall_s": round(tw, 2), "cpu_s": round(tc, 2), "peak_rss_mb": rss_train},
+                  "wall_s": round(tw, 2), "cpu_s": round(tc, 2), "peak_rss_mb": rss_train, **efficiency},
         "infer": {"batch": args.infer_batch, "steps": args.steps, "images_s": round(args.steps * args.infer_batch / iw, 2),
                   "wall_s": round(iw, 2), "cpu_s": round(ic, 2), "peak_rss_mb": _peak_rss_mb()},
         "torch": torch.__version__,

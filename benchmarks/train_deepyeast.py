@@ -21,6 +21,8 @@ import resource
 import sys
 import time
 
+from benchmarks._common import efficiency_line, flop_efficiency
+
 
 def _peak_rss_mb() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -63,17 +65,21 @@ def main(argv=None) -> dict:
     x = torch.rand(args.batch_size, 2, 64, 64, device=device).contiguous(memory_format=fmt)
     y = torch.randint(0, cfg.n_classes, (args.batch_size,), device=device)
     model.train()
-    for step in range(args.warmup + args.steps):
-        if step == args.warmup:
-            sync()
-            t0, c0 = time.perf_counter(), time.process_time()
+    def train_step():
         with amp:
             loss = deepyeast_step(model, (x, y))["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+
+    for step in range(args.warmup + args.steps):
+        if step == args.warmup:
+            sync()
+            t0, c0 = time.perf_counter(), time.process_time()
+        train_step()
     sync()
     train_wall, train_cpu = time.perf_counter() - t0, time.process_time() - c0
+    efficiency = flop_efficiency(train_step, args.batch_size, args.steps * args.batch_size / train_wall, device)
 
     xi = torch.rand(args.infer_batch_size, 2, 64, 64, device=device).contiguous(memory_format=fmt)
     model.eval()
@@ -104,6 +110,7 @@ def main(argv=None) -> dict:
         "infer_cpu_s": infer_cpu,
         "peak_rss_mb": _peak_rss_mb(),
         "peak_gpu_mb": torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None,
+        **efficiency,
     }
     print(json.dumps(result))
     print(f"DeepYeast {args.preset} ({result['parameters']:,} parameters) on {device}, {result['threads']} threads")
@@ -111,6 +118,7 @@ def main(argv=None) -> dict:
           f"(wall {train_wall:.2f} s, CPU {train_cpu:.2f} s for {n_train} images)")
     print(f"  inference batch {args.infer_batch_size:4d}: {result['infer_images_per_s']:8.1f} images/s "
           f"(wall {infer_wall:.2f} s, CPU {infer_cpu:.2f} s for {n_infer} images)")
+    print(efficiency_line(result))
     print(f"  peak RSS {result['peak_rss_mb']:.0f} MB" + (f", peak GPU {result['peak_gpu_mb']:.0f} MB" if cuda else ""))
     return result
 

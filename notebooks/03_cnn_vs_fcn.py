@@ -116,10 +116,20 @@ print(f"scale {p.scale}: input {p.image_size}², kernels {config.widths}, heat m
 # With `data="real"`, the chapter reads an HPA image folder in the Kaggle layout
 # (`<id>_<green|blue|red|yellow>.png` and an `Id,Target` table), maps the 28 Kaggle classes to
 # the 13 (chapter 00 lists the mapping) and resizes the images to the input size.
+#
+# The table below records what this run read: the software versions and each registered data
+# file with its sha256 (the simulated label sets come from the Kaggle table); with `data="real"`,
+# your folder with its number of files and a hash of its file listing.
 
 # %%
 hpa = study.load_data(p, run.data, seed=run.seed, data_dir=run.data_dir, labels_csv=labels_csv)
 study.fig_class_distribution(hpa).show()
+
+# %%
+# the registered Kaggle table is read for simulated labels, and for a real folder without its own train.csv
+registered_labels = run.simulated or (labels_csv is None and not (run.data_dir / "train.csv").is_file())
+book.provenance(["hpa/kaggle2018-train-labels.csv"] if registered_labels else [],
+                folders=[] if run.simulated else [run.data_dir])
 
 # %%
 study.fig_cooccurrence(hpa).show()

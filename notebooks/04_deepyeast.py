@@ -113,11 +113,25 @@ print(pd.Series(preset_rows).to_string())
 # (`DIR/main/plateNN/*.png`, `DIR/transfer/plateNN/*.png`), listed by the published split files
 # (65,000 / 12,500 / 12,500 cells; 4,000 / 2,000 / 4,000 for transfer), or by the folder's own
 # `HOwt_*.txt` split and class lists when it has them (your own images, or a subset).
+#
+# The table below records what this run read: the software versions and each registered data
+# file with its sha256 (the simulated proteins come from the YeastGFP catalog); with real data,
+# your folder with its number of files and a hash of its file listing.
 
 # %%
 yeast = dy.load_data(p, data=data, data_dir=run.data_dir, seed=seed)
 meta = yeast.main.metadata
 classes = list(yeast.classes)
+
+# %%
+if run.simulated:
+    registered = ["yeast/yeastgfp-huh2003.csv"]
+elif (run.data_dir / "HOwt_train.txt").is_file():
+    registered = []  # the folder's own split lists
+else:
+    registered = [f"yeast/deepyeast-splits/HOwt_{part}.txt" for part in (
+        "doc", "train", "val", "test", "transfer_doc", "transfer_train", "transfer_val", "transfer_test")]
+book.provenance(registered, folders=[] if run.simulated else [run.data_dir])
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -29,6 +29,14 @@ DeepYeast (:func:`read_deepyeast_list`)
 Crops in ``.npz`` (:func:`read_npz_crops`)
     ``images`` (N, 2, 64, 64) float in [0, 1] and ``labels`` (N,) class names, optionally
     ``classes`` (the class order); saved without pickles.
+
+Size limits
+-----------
+Image sizes are read from the file's header *before* any pixel is decoded: an image declaring
+more than :data:`MAX_PIXELS` pixel values (height x width x channels), or zero of them, is
+refused with a :class:`DataError`. A ``.npy`` array (or ``.npz`` member) whose header declares
+more bytes than the file holds (or than its compressed size can expand to) is refused the same
+way, so a corrupt or hostile header cannot make a reader allocate gigabytes.
 """
 from __future__ import annotations
 
@@ -64,6 +72,15 @@ OPENCELL_CHANNELS = ("pro", "nuc", "nucdist")
 HPA_CHANNELS = ("green", "blue", "red", "yellow")  # protein, nucleus, microtubules, ER
 HPA_N_CLASSES = 28
 
+#: Largest image a reader decodes, in pixel values (height x width x channels) as declared by the
+#: file's header: 2**27 (e.g. 6000 x 6000 x 3), far above the studies' images (HPA: at most
+#: 3072 x 3072 per channel). Raise it (``readers.MAX_PIXELS = ...``) for a genuine larger image.
+MAX_PIXELS = 2**27
+_ZIP_MAX_RATIO = 1100  # deflate cannot expand data by more than ~1032:1
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
+
 
 # --------------------------------------------------------------------------- helpers
 
@@ -92,17 +109,118 @@ def _to_unit(img: np.ndarray, path: Path) -> np.ndarray:
     raise DataError(f"{path}: unsupported pixel type {img.dtype} (expected uint8, uint16 or float)")
 
 
+def _declared_shape(path: Path) -> tuple[int, ...]:
+    """The image shape as the file's header declares it, without decoding pixels.
+
+    PNG: the IHDR chunk (width, height, colour type); TIFF: tifffile's first series; other
+    formats: pillow's lazy ``Image.open``. An unreadable header is a DataError.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(33)
+    if head.startswith(_PNG_SIGNATURE):
+        if len(head) < 33 or head[12:16] != b"IHDR":
+            raise DataError(f"{path}: not a valid PNG (no IHDR header chunk)")
+        width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        return (height, width, _PNG_CHANNELS.get(head[25], 4))
+    if head[:4] in _TIFF_MAGIC:
+        import tifffile
+
+        try:
+            # the first page only: `series` walks every IFD, which a looping or corrupt IFD chain
+            # turns into a hang (found by fuzzing)
+            with tifffile.TiffFile(path) as tif:
+                return tuple(int(n) for n in tif.pages[0].shape)
+        except Exception as err:  # tifffile raises many types for corrupt headers
+            raise DataError(f"{path}: cannot read TIFF header ({type(err).__name__}: {err})") from None
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies
+            with Image.open(path) as im:  # lazy: reads the header only
+                return (im.size[1], im.size[0], len(im.getbands()))
+    except Image.DecompressionBombError as err:
+        raise DataError(f"{path}: image too large to decode ({err})") from None
+    except Exception as err:
+        raise DataError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
+
+
+def _check_declared_size(path: Path) -> None:
+    """Refuse zero-size images and images above :data:`MAX_PIXELS` from the header alone."""
+    shape = _declared_shape(path)
+    n = int(np.prod(shape, dtype=object))  # Python ints: no overflow for absurd headers
+    dims = "x".join(map(str, shape))
+    if n == 0:
+        raise DataError(f"{path}: zero-size image ({dims}); the file holds no pixels")
+    if n > MAX_PIXELS:
+        raise DataError(
+            f"{path}: header declares a {dims} image ({n:,} pixel values), more than "
+            f"MAX_PIXELS = {MAX_PIXELS:,}; refused before decoding (corrupt file? if genuine, raise "
+            "atlaskit.data.readers.MAX_PIXELS)"
+        )
+
+
 def _imread(path: Path) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"{path}: file not found")
+    _check_declared_size(path)
     try:
-        import imageio.v3 as iio
+        with open(path, "rb") as fh:
+            is_tiff = fh.read(4) in _TIFF_MAGIC
+        if is_tiff:  # first page only, as checked by _check_declared_size
+            import tifffile
 
-        # PNG via pillow directly (8- and 16-bit); no probing of every plugin on corrupt files
-        plugin = "pillow" if path.suffix.lower() == ".png" else None
-        return np.asarray(iio.imread(path, plugin=plugin))
+            with tifffile.TiffFile(path) as tif:
+                img = np.asarray(tif.pages[0].asarray())
+        else:
+            import imageio.v3 as iio
+
+            # PNG via pillow directly (8- and 16-bit); no probing of every plugin on corrupt files
+            plugin = "pillow" if path.suffix.lower() == ".png" else None
+            img = np.asarray(iio.imread(path, plugin=plugin))
     except Exception as err:  # imageio raises many types for corrupt files
         raise DataError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
+    if img.size == 0:
+        raise DataError(f"{path}: zero-size image (shape {img.shape})")
+    return img
+
+
+def _read_text(path: Path, what: str) -> str:
+    """A small text file's content; binary or non-UTF-8 content is a DataError naming the line."""
+    raw = path.read_bytes()
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        line = raw.count(b"\n", 0, nul) + 1
+        raise DataError(f"{path}: binary content (NUL byte at line {line}); not a {what}")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise DataError(f"{path}: line {line}: not UTF-8 text (byte {err.start}); not a {what}") from None
+
+
+def _check_npy_header(fh, path: Path, available: int, what: str = "") -> None:
+    """Read a ``.npy`` header from ``fh`` and refuse it if it declares more bytes than ``available``.
+
+    ``available`` is the number of bytes the file (or zip member) holds in all, header included.
+    Object arrays (pickles) carry no fixed size and are not checked here.
+    """
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fh, max_header_size=10_000)
+    else:
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fh, max_header_size=10_000)
+    if dtype.hasobject:
+        return
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    held = available - fh.tell()
+    if declared > held:
+        raise DataError(
+            f"{path}{what}: header declares a {shape} {dtype} array ({declared:,} bytes) but only {held:,} "
+            "bytes follow; truncated or corrupt file, refused before allocating"
+        )
 
 
 # --------------------------------------------------------------------------- OpenCell
@@ -145,6 +263,13 @@ def load_label_npy(path: str | os.PathLike) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: file not found")
+    try:
+        with open(p, "rb") as fh:
+            _check_npy_header(fh, p, p.stat().st_size)
+    except DataError:
+        raise
+    except Exception as err:
+        raise DataError(f"{p}: unreadable .npy file ({err})") from None
     try:
         return np.load(p, allow_pickle=False)
     except ValueError as err:
@@ -201,8 +326,8 @@ def _read_opencell_protein(
             raise DataError(f"{path}: channel file missing (channel {ch!r} of {name})")
         try:
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise DataError(f"{path}: unreadable .npy file ({err})") from None
+        except Exception as err:  # OSError, ValueError, EOFError (empty file), ...
+            raise DataError(f"{path}: unreadable .npy file ({type(err).__name__}: {err})") from None
         if arr.ndim == 4 and arr.shape[-1] == 1:
             arr = arr[..., 0]
         if arr.ndim != 3 or arr.shape[1:] != (crop_size, crop_size):
@@ -314,8 +439,13 @@ def read_hpa_labels(labels_csv: str | os.PathLike, *, n_classes: int = HPA_N_CLA
     p = Path(labels_csv)
     if not p.is_file():
         raise DataError(f"{p}: label table not found")
+    import io
+
+    # decoded and with line endings normalised first: pandas' parser took 10 s and ~900 MB on a
+    # 112-byte file of bare CRs (found by fuzzing)
+    text = _read_text(p, "label table").replace("\r\n", "\n").replace("\r", "\n")
     try:
-        table = pd.read_csv(p, dtype=str, keep_default_na=False, na_filter=False)
+        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
     except Exception as err:
         raise DataError(f"{p}: unreadable label table ({err})") from None
     if not {"Id", "Target"} <= set(table.columns):
@@ -329,8 +459,12 @@ def read_hpa_labels(labels_csv: str | os.PathLike, *, n_classes: int = HPA_N_CLA
             values = [int(t) for t in tokens]
         except ValueError:
             raise DataError(f"{p}: line {i + 2}: Target {target!r} is not space-separated integers") from None
-        if min(values) < 0 or max(values) >= n_classes:
-            raise DataError(f"{p}: line {i + 2}: class index outside 0..{n_classes - 1} in {target!r}")
+        bad = [v for v in values if not 0 <= v < n_classes]
+        if bad:
+            raise DataError(
+                f"{p}: line {i + 2}: class index outside 0..{n_classes - 1}: {bad[0]} in Target {target!r} "
+                f"of Id {ident!r}"
+            )
         n_labels[i] = len(values)
     dup = table["Id"].duplicated()
     if dup.any():
@@ -471,7 +605,7 @@ def read_deepyeast_classes(doc_file: str | os.PathLike) -> list[str]:
     if not p.is_file():
         raise DataError(f"{p}: class list not found")
     pairs = {}
-    lines = p.read_text(encoding="utf-8").splitlines()
+    lines = _read_text(p, "DeepYeast class list").splitlines()
     for i, line in enumerate(lines, start=1):
         line = line.strip()
         if not line or (i == 1 and line.replace(" ", "") == "label;label_idx"):
@@ -483,6 +617,10 @@ def read_deepyeast_classes(doc_file: str | os.PathLike) -> list[str]:
             raise DataError(f"{p}: line {i}: expected 'label;label_idx', got {line!r}") from None
         if idx in pairs:
             raise DataError(f"{p}: line {i}: index {idx} appears twice")
+        if not name:
+            raise DataError(f"{p}: line {i}: empty class name for index {idx}")
+        if name in pairs.values():
+            raise DataError(f"{p}: line {i}: class name {name!r} appears twice")
         pairs[idx] = name
     if not pairs or sorted(pairs) != list(range(len(pairs))):
         raise DataError(f"{p}: class indices must be 0..K-1, got {sorted(pairs)}")
@@ -501,7 +639,7 @@ def parse_deepyeast_list(list_file: str | os.PathLike) -> pd.DataFrame:
     if not p.is_file():
         raise DataError(f"{p}: image list not found")
     paths, labels = [], []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+    for i, line in enumerate(_read_text(p, "DeepYeast image list").splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.split()
@@ -513,11 +651,16 @@ def parse_deepyeast_list(list_file: str | os.PathLike) -> pd.DataFrame:
             raise DataError(f"{p}: line {i}: label {parts[1]!r} is not an integer") from None
         if label < 0:
             raise DataError(f"{p}: line {i}: negative label {label}")
+        if label > _MAX_LABEL:
+            raise DataError(f"{p}: line {i}: label {label} is not a plausible class index")
         paths.append(parts[0])
         labels.append(label)
     if not paths:
         raise DataError(f"{p}: no entries")
     return pd.DataFrame({"path": paths, "label_idx": np.asarray(labels, dtype=np.int64)})
+
+
+_MAX_LABEL = 2**31 - 1  # labels are class indices; larger values overflow the int64 column
 
 
 def _read_yeast_image(path: Path, crop_size: int, check_empty: bool) -> np.ndarray:
@@ -613,6 +756,25 @@ def read_deepyeast_list(
 # --------------------------------------------------------------------------- .npz crops
 
 
+def _check_npz_headers(path: Path, keys: Sequence[str]) -> None:
+    """Refuse members of an ``.npz`` whose headers declare more data than the zip can hold."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if key not in keys:
+                continue
+            limit = info.compress_size * (_ZIP_MAX_RATIO if info.compress_type != zipfile.ZIP_STORED else 1)
+            if info.file_size > limit + 1024:
+                raise DataError(
+                    f"{path}: member {info.filename!r} claims {info.file_size:,} bytes from {info.compress_size:,} "
+                    "compressed ones; corrupt zip, refused before allocating"
+                )
+            with zf.open(info) as fh:
+                _check_npy_header(fh, path, info.file_size, f" (member {info.filename!r})")
+
+
 def read_npz_crops(
     path: str | os.PathLike, *, item_shape: Sequence[int] | None = (2, 64, 64)
 ) -> tuple[np.ndarray, pd.DataFrame]:
@@ -641,6 +803,7 @@ def read_npz_crops(
     if not p.is_file():
         raise DataError(f"{p}: file not found")
     try:
+        _check_npz_headers(p, ("images", "labels", "classes"))
         with np.load(p, allow_pickle=False) as z:
             keys = set(z.files)
             for key in ("images", "labels"):
@@ -659,6 +822,8 @@ def read_npz_crops(
         raise DataError(f"{p}: unreadable .npz file ({err})") from None
     if images.ndim != 4:
         raise DataError(f"{p}: images must be (N, C, H, W), got {images.shape}")
+    if images.size == 0:
+        raise DataError(f"{p}: no images (shape {images.shape})")
     if item_shape is not None and images.shape[1:] != tuple(item_shape):
         raise DataError(f"{p}: images must be (N, {', '.join(map(str, item_shape))}), got {images.shape}")
     if images.dtype.kind != "f":

@@ -9,6 +9,10 @@ bytes. :func:`fetch` returns a local path to a verified copy, looking in this or
 3. the public source, downloaded (resumably) into the cache, transformed where the registered file
    is not the downloaded one (decompressed, taken out of an archive, converted), then verified.
 
+Writes into the cache are atomic (temporary name, then rename) and, per entry, serialised between
+processes by a file lock in ``<cache>/.locks/``: processes sharing a cache folder download or copy
+each file once, and an interruption (Ctrl-C, a crash) never leaves a file at its final name.
+
 The manifest, ``registry.json`` beside this module, holds only metadata; it is regenerated from a
 mirror folder by the maintainer script ``_make_registry.py``.
 
@@ -38,6 +42,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
+import filelock
 import requests
 
 from atlaskit.errors import DataError, FetchError
@@ -60,6 +65,7 @@ _CHUNK = 1 << 20
 _NET_CHUNK = 1 << 16
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _STAMPS = ".stamps"  # cache sub-folder of verification stamps, kept apart from the data files
+_LOCKS = ".locks"  # cache sub-folder of per-entry lock files (see Registry._lock)
 
 
 class RegistryWarning(UserWarning):
@@ -149,7 +155,17 @@ def _entry_problems(entry: Entry) -> list[str]:
         problems.append(f"unknown transform {entry.transform!r} (known: {sorted(_TRANSFORMS)})")
     elif entry.transform_kind in _TRANSFORMS_NEEDING_ARG and not entry.transform_arg:
         problems.append(f"transform {entry.transform_kind!r} needs an argument after ':'")
+    elif entry.transform_kind == "zip-member" and not _is_plain_member(entry.transform_arg):
+        # Only that member's bytes are ever read (into the cache file), never extracted under its
+        # own name; still, a traversal-looking name in a manifest is a sign of a forged entry.
+        problems.append("zip-member name must be a relative path with '/' separators and no '..'")
     return problems
+
+
+def _is_plain_member(member: str) -> bool:
+    path = PurePosixPath(member)
+    return not (path.is_absolute() or ".." in path.parts or "\\" in member or member.endswith("/")
+                or re.match(r"^[A-Za-z]:", member))
 
 
 def load_manifest(path: str | os.PathLike | None = None) -> list[Entry]:
@@ -372,13 +388,13 @@ class Registry:
             whose sha256 does not match the registry.
         """
         entry = self.entry(name)
-        cached = self._from_cache(entry)
+        cached = self._from_cache(entry, remove_corrupt=False)
         if cached:
             return cached
         mirrored = self._from_mirrors(entry)
-        if mirrored:
-            return self._copy_into_cache(mirrored, entry) if fill_cache else mirrored
-        return self._download(entry, progress)
+        if mirrored and not fill_cache:
+            return mirrored
+        return self._fill(entry, mirrored, progress)
 
     def fetch_group(self, group: str, *, progress: bool = True) -> Path:
         """Return a folder holding verified copies of every file of ``group``.
@@ -393,13 +409,9 @@ class Registry:
             if all(self._valid_copy(mirror / e.name, e, quiet=True) for e in members):
                 return mirror / group
         for entry in members:
-            if self._from_cache(entry):
+            if self._from_cache(entry, remove_corrupt=False):
                 continue
-            source = self._from_mirrors(entry)
-            if source is not None:
-                self._copy_into_cache(source, entry)
-            else:
-                self._download(entry, progress)
+            self._fill(entry, self._from_mirrors(entry), progress)
         return self.cache_dir() / group
 
     def status(self):
@@ -424,6 +436,33 @@ class Registry:
             rows.append({"name": name, "group": entry.group, "size": entry.size, "where": where,
                          "path": "" if path is None else str(path)})
         return pd.DataFrame(rows, columns=["name", "group", "size", "where", "path"])
+
+    # ---- filling the cache, one process at a time per entry
+
+    def _lock(self, entry: Entry) -> filelock.FileLock:
+        """An inter-process lock for writing ``entry`` into the cache.
+
+        Two processes (workshop laptops sharing a cache folder, DataLoader workers) filling the
+        same entry would otherwise append to the same ``.part`` file. The lock is an OS lock
+        (``flock`` on POSIX, ``LockFileEx`` on Windows) that the kernel releases when its holder
+        dies, even by SIGKILL, so a crashed download never blocks the next one; the lock file
+        itself stays behind, empty and harmless.
+        """
+        path = self.cache_dir() / _LOCKS / f"{entry.name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return filelock.FileLock(path)
+
+    def _fill(self, entry: Entry, mirrored: Path | None, progress: bool) -> Path:
+        """Put a verified copy of ``entry`` into the cache (from ``mirrored``, else downloaded)."""
+        with self._lock(entry):
+            # Checked again under the lock: the process we waited for has usually filled it, and
+            # a corrupt file is only removed by the lock holder (never one being replaced).
+            cached = self._from_cache(entry)
+            if cached:
+                return cached
+            if mirrored is not None:
+                return self._copy_into_cache(mirrored, entry)
+            return self._download(entry, progress)
 
     # ---- lookups
 
@@ -650,9 +689,15 @@ def _progress_bar(entry: Entry, progress: bool, initial: int, total: int | None)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    # A unique temporary name: stamps are also written by readers, outside the entry's lock.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _unknown(kind: str, name: str, known: Iterable[str]) -> str:

@@ -39,6 +39,7 @@ from __future__ import annotations
 import gzip
 import re
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from os import PathLike
@@ -152,7 +153,7 @@ def _read_text(path: Path) -> str:
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:  # zlib.error: found by fuzzing
             raise DataError(f"{path}: corrupt gzip stream ({exc})") from None
     control = _CONTROL.search(raw)
     if control is not None:
@@ -171,12 +172,15 @@ def _read_text(path: Path) -> str:
 
 
 _SPACE = re.compile(r"\s+")
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")  # bytes no text file holds (tab, LF, CR, FF allowed)
 
 
 def _check_sequence(parts: list[tuple[int, str]]) -> tuple[str, str | None]:
     """Join and validate the sequence lines of one record; return (sequence, error or None)."""
-    cleaned = [(lineno, _SPACE.sub("", text).upper()) for lineno, text in parts]
+    # ASCII-only upper-casing: str.upper() maps some non-ASCII letters onto amino-acid codes
+    # ('ſ' -> 'S', 'ﬀ' -> 'FF', 'ı' -> 'I'), which would hide them from the letter check
+    cleaned = [(lineno, _SPACE.sub("", text).translate(_ASCII_UPPER)) for lineno, text in parts]
     cleaned = [(lineno, text) for lineno, text in cleaned if text]
     if cleaned and cleaned[-1][1].endswith("*"):  # one trailing stop is tolerated and removed
         lineno, text = cleaned[-1]

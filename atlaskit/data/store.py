@@ -19,6 +19,10 @@ renames it to ``<name>`` only after everything (data, header, table, marker) is 
 interrupted build leaves nothing that reads as a valid store (stale temporary folders of dead
 processes are removed by the next build of the same store).
 
+Concurrency: :meth:`ArrayStore.build` holds an inter-process lock per store path
+(``<parent>/.locks/<name>.lock``, an OS file lock that the kernel releases if its holder dies), so
+two processes asking for the same store build it once: the second waits, then opens the first's.
+
 Caching: every store records a content key, the SHA-256 of the canonical JSON of the parameters
 that generated it (:func:`content_key`). :meth:`ArrayStore.build` reuses an existing store only if
 it is complete and its key matches; otherwise it rebuilds it.
@@ -39,6 +43,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+import filelock
 import numpy as np
 import pandas as pd
 
@@ -157,6 +162,13 @@ def _remove_stale_tmp(path: Path) -> None:
 
 def _looks_like_store(path: Path) -> bool:
     return (path / HEADER).is_file() or (path / COMPLETE).exists() or (path / IMAGES).is_file()
+
+
+def _build_lock(path: Path) -> filelock.FileLock:
+    """Inter-process lock of the store at ``path`` (flock/LockFileEx: freed when its holder dies)."""
+    lock = path.parent / ".locks" / f"{path.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    return filelock.FileLock(lock)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -366,7 +378,14 @@ class StoreWriter:
                     raise DataError(f"{self.path}: appeared while building (pass overwrite=True)")
                 trash = self.path.parent / f".{self.path.name}.old-{uuid.uuid4().hex[:8]}"
                 os.rename(self.path, trash)
-                os.rename(self.tmp, self.path)
+                try:
+                    os.rename(self.tmp, self.path)
+                except BaseException:
+                    # Interrupted between the two renames (Ctrl-C, a full directory): put the
+                    # previous store back rather than leave no store at all.
+                    if not self.path.exists():
+                        os.rename(trash, self.path)
+                    raise
                 shutil.rmtree(trash, ignore_errors=True)
             else:
                 os.rename(self.tmp, self.path)
@@ -507,11 +526,15 @@ class ArrayStore:
         key = content_key(params)
         if not rebuild and cls.is_complete(path, key):
             return cls.open(path, key=key)
-        source = batches() if callable(batches) else batches
-        with cls.create(
-            path, shape_per_item, dtype, n_items, metadata_columns, params=params, attrs=attrs, overwrite=True
-        ) as writer:
-            writer.extend(source)
+        with _build_lock(Path(path)):
+            # Checked again under the lock: another process may have built it while we waited.
+            if not rebuild and cls.is_complete(path, key):
+                return cls.open(path, key=key)
+            source = batches() if callable(batches) else batches
+            with cls.create(
+                path, shape_per_item, dtype, n_items, metadata_columns, params=params, attrs=attrs, overwrite=True
+            ) as writer:
+                writer.extend(source)
         return writer.store
 
     @staticmethod

@@ -49,6 +49,8 @@ def _labels(y, name: str) -> np.ndarray:
     if a.ndim != 1:
         raise DataError(f"{name} must be a 1-D array of class indices, got shape {a.shape}")
     if a.size and not np.issubdtype(a.dtype, np.integer):
+        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+            raise DataError(f"{name} contains NaN or inf; class indices must be finite integers")
         if np.issubdtype(a.dtype, np.floating) and np.all(a == np.round(a)):
             a = a.astype(np.int64)
         else:
@@ -62,10 +64,16 @@ def _pair(y_true, y_pred, n_classes: int | None) -> tuple[np.ndarray, np.ndarray
         raise DataError(f"y_true and y_pred differ in length: {t.size} vs {p.size}")
     if t.size == 0:
         raise DataError("no labels to compare (empty arrays)")
-    k = int(max(t.max(), p.max()) + 1) if n_classes is None else int(n_classes)
+    k = int(max(t.max(), p.max()) + 1) if n_classes is None else _n_classes(n_classes)
     if t.min() < 0 or p.min() < 0 or t.max() >= k or p.max() >= k:
         raise DataError(f"class indices must lie in 0..{k - 1}")
     return t, p, k
+
+
+def _n_classes(n_classes) -> int:
+    if isinstance(n_classes, (bool, np.bool_)) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
+        raise ParameterError(f"n_classes must be a positive integer, got {n_classes!r}")
+    return int(n_classes)
 
 
 def confusion(y_true, y_pred, n_classes: int | None = None) -> np.ndarray:
@@ -104,9 +112,14 @@ def precision_recall(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     precision, recall : ndarray (..., K)
         NaN where a class was never predicted (precision) or never present (recall).
     """
-    cm = np.asarray(cm, dtype=np.float64)
-    if cm.ndim < 2 or cm.shape[-1] != cm.shape[-2]:
-        raise DataError(f"confusion matrices must be (..., K, K), got shape {cm.shape}")
+    cm = np.asarray(cm)
+    if cm.dtype.kind not in "biuf":
+        raise DataError(f"confusion matrices must hold numbers, got dtype {cm.dtype}")
+    cm = cm.astype(np.float64)
+    if cm.ndim < 2 or cm.shape[-1] != cm.shape[-2] or cm.shape[-1] == 0:
+        raise DataError(f"confusion matrices must be (..., K, K) with K >= 1, got shape {cm.shape}")
+    if not np.isfinite(cm).all() or (cm < 0).any():
+        raise DataError("confusion matrices must hold finite, non-negative counts")
     diag = np.diagonal(cm, axis1=-2, axis2=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = diag / cm.sum(-2)
@@ -125,8 +138,11 @@ def bootstrap_confusions(cm: np.ndarray, n_resamples: int, seed: int = 0) -> np.
     ndarray of int64, (n_resamples, K, K)
     """
     cm = np.asarray(cm)
-    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or (cm < 0).any():
-        raise DataError(f"cm must be a (K, K) matrix of non-negative counts, got shape {cm.shape}")
+    if cm.dtype.kind not in "biuf" or cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.size == 0:
+        raise DataError(f"cm must be a (K, K) matrix of non-negative counts, got {cm.dtype} shape {cm.shape}")
+    # counts: a NaN or fractional entry would be truncated silently by the multinomial draw
+    if not np.isfinite(cm).all() or (cm < 0).any() or (cm != np.round(cm)).any():
+        raise DataError("cm must hold finite, non-negative whole counts")
     if isinstance(n_resamples, bool) or int(n_resamples) < 1:
         raise ParameterError(f"n_resamples must be a positive integer, got {n_resamples!r}")
     rng = np.random.default_rng(seed)
@@ -216,10 +232,13 @@ def _alpha(alpha, k: int) -> np.ndarray:
 
 
 def _counts(counts) -> np.ndarray:
-    c = np.asarray(counts, dtype=np.float64)
+    c = np.asarray(counts)
+    if c.dtype.kind not in "biuf":
+        raise DataError(f"counts must be numbers, got dtype {c.dtype}")
+    c = c.astype(np.float64)
     if c.ndim == 1:
         c = c[None]
-    if c.ndim != 2 or (c < 0).any() or not np.isfinite(c).all():
+    if c.ndim != 2 or c.shape[1] == 0 or (c < 0).any() or not np.isfinite(c).all():
         raise DataError(f"counts must be a (P, K) array of non-negative numbers, got shape {np.shape(counts)}")
     return c
 
@@ -320,6 +339,7 @@ def protein_calls(
     """
     prot = np.asarray(proteins)
     pred = _labels(y_pred, "y_pred")
+    n_classes = _n_classes(n_classes)
     if prot.shape != pred.shape:
         raise DataError(f"proteins and y_pred differ in length: {prot.size} vs {pred.size}")
     if pred.size == 0:

@@ -63,6 +63,9 @@ def _labels(y, name: str = "y_true") -> np.ndarray:
     if a.size == 0:
         raise DataError(f"{name} is empty")
     if not np.issubdtype(a.dtype, np.integer):
+        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+            # checked before the cast: NaN/inf would become arbitrary (negative) integers
+            raise DataError(f"{name} contains NaN or inf; class indices must be finite integers")
         if np.issubdtype(a.dtype, np.floating) and np.all(a == np.round(a)):
             a = a.astype(np.int64)
         else:
@@ -90,14 +93,34 @@ def _n_classes(n_classes: int | None, *arrays: np.ndarray) -> int:
 
 def _proba(proba, n: int) -> np.ndarray:
     """(N, K) probabilities; a 1-D input is P(class 1) of a binary problem."""
-    p = np.asarray(proba, dtype=np.float64)
+    p = _floats(proba, "proba")
     if p.ndim == 1:
         p = np.stack([1 - p, p], axis=1)
-    if p.ndim != 2 or p.shape[0] != n:
-        raise DataError(f"proba must be (N,) or (N, K) with N={n}, got shape {np.shape(proba)}")
+    if p.ndim != 2 or p.shape[0] != n or p.shape[1] < 2:
+        raise DataError(f"proba must be (N,) or (N, K) with N={n} and K >= 2, got shape {np.shape(proba)}")
     if not np.isfinite(p).all():
         raise DataError("proba contains NaN or inf")
+    # values outside [0, 1] are allowed: AUROC/AUPRC and the argmax only use the order of scores
     return p
+
+
+def _floats(x, name: str) -> np.ndarray:
+    """``x`` as float64, or a DataError (not numpy's ValueError/TypeError) for strings, objects, complex."""
+    a = np.asarray(x)
+    if a.dtype.kind not in "biuf":
+        raise DataError(f"{name} must be numeric, got dtype {a.dtype}")
+    return a.astype(np.float64)
+
+
+def _check_positive(positive, k: int):
+    """``positive`` must be None, ``"macro"`` or a class index 0..k-1."""
+    if positive is None or (isinstance(positive, str) and positive == "macro"):
+        return positive
+    if isinstance(positive, (bool, np.bool_)) or not isinstance(positive, (int, np.integer)):
+        raise ParameterError(f"positive must be a class index, 'macro' or None, got {positive!r}")
+    if not 0 <= int(positive) < k:
+        raise ParameterError(f"positive={positive} is not a class index (0..{k - 1})")
+    return int(positive)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,6 +174,7 @@ def _binary_or_macro(values: np.ndarray, positive: int | None) -> float:
 def _default_positive(y_true, y_pred, n_classes, positive):
     """``positive`` for binary problems (default class 1); None (macro) for K > 2."""
     k = _n_classes(n_classes, _labels(y_true), _labels(y_pred, "y_pred"))
+    positive = _check_positive(positive, k)
     if positive == "macro":
         return None
     if k == 2:
@@ -192,6 +216,7 @@ def _ovr_scores(y_true, proba, positive, score_fn) -> float:
     k = p.shape[1]
     if t.max() >= k:
         raise DataError(f"y_true has class {t.max()} but proba has {k} columns")
+    positive = _check_positive(positive, k)
     if k == 2 and positive != "macro":
         c = 1 if positive is None else int(positive)
         y = (t == c).astype(int)
@@ -355,16 +380,29 @@ def bootstrap_interval(metric: Callable[..., float], *arrays, n_boot: int = 2000
 # ---------------------------------------------------------------------------------------------
 
 
+_MIN_SIDE = 3  # the smallest image with an odd SSIM window that leaves a centre pixel
+
+
 def _image_pair(pred, target) -> tuple[np.ndarray, np.ndarray]:
-    p = np.asarray(pred, dtype=np.float64)
-    t = np.asarray(target, dtype=np.float64)
+    p = _floats(pred, "generated image")
+    t = _floats(target, "target image")
     if p.shape != t.shape:
         raise DataError(f"generated image {p.shape} and target {t.shape} differ in shape")
     if p.ndim == 3 and p.shape[0] == 1:  # (1, H, W) channel-first single channel
         p, t = p[0], t[0]
     if p.ndim != 2:
         raise DataError(f"expected one (H, W) image, got shape {np.shape(pred)}")
+    if min(p.shape) < _MIN_SIDE:
+        raise DataError(f"images must be at least {_MIN_SIDE}x{_MIN_SIDE} pixels, got {p.shape}")
+    if not (np.isfinite(p).all() and np.isfinite(t).all()):
+        raise DataError("generated or target image contains NaN or inf")
     return p, t
+
+
+def _data_range(data_range) -> float:
+    if isinstance(data_range, bool) or not np.isfinite(float(data_range)) or float(data_range) <= 0:
+        raise ParameterError(f"data_range must be a positive number, got {data_range!r}")
+    return float(data_range)
 
 
 def psnr(pred, target, data_range: float = 1.0) -> float:
@@ -372,6 +410,7 @@ def psnr(pred, target, data_range: float = 1.0) -> float:
     from skimage.metrics import peak_signal_noise_ratio
 
     p, t = _image_pair(pred, target)
+    data_range = _data_range(data_range)
     if np.array_equal(p, t):
         return float("inf")
     return float(peak_signal_noise_ratio(t, p, data_range=data_range))
@@ -382,6 +421,7 @@ def ssim(pred, target, data_range: float = 1.0) -> float:
     from skimage.metrics import structural_similarity
 
     p, t = _image_pair(pred, target)
+    data_range = _data_range(data_range)
     win = min(7, min(p.shape) - (1 - min(p.shape) % 2))  # odd window that fits small images
     return float(structural_similarity(t, p, data_range=data_range, win_size=win))
 
@@ -407,5 +447,7 @@ def image_quality(preds, targets, data_range: float = 1.0) -> pd.DataFrame:
         p, t = p[:, 0], t[:, 0]
     if p.ndim != 3:
         raise DataError(f"expected (N, H, W) images, got shape {np.shape(preds)}")
+    if len(p) == 0:
+        raise DataError("no images to compare (N = 0)")
     rows = [{"psnr": psnr(a, b, data_range), "ssim": ssim(a, b, data_range)} for a, b in zip(p, t)]
     return pd.DataFrame(rows, columns=["psnr", "ssim"])

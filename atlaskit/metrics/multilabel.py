@@ -69,7 +69,10 @@ def _as_multihot(y, name: str) -> np.ndarray:
 
 
 def _as_scores(s, name: str = "y_score") -> np.ndarray:
-    a = np.asarray(s, dtype=np.float64)
+    a = np.asarray(s)
+    if a.dtype.kind not in "biuf":
+        raise DataError(f"{name} must be numeric, got dtype {a.dtype}")
+    a = a.astype(np.float64)
     if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
         raise DataError(f"{name} must be a non-empty 2-D array (images, classes), got shape {a.shape}")
     if not np.isfinite(a).all():
@@ -169,7 +172,10 @@ def dice_thresholds(y_true, y_score, step: float = 0.01) -> tuple[np.ndarray, np
 def apply_thresholds(y_score, thresholds) -> np.ndarray:
     """Boolean predictions ``y_score >= thresholds`` (thresholds broadcast over the images)."""
     s = _as_scores(y_score)
-    th = np.asarray(thresholds, dtype=np.float64)
+    th = np.asarray(thresholds)
+    if th.dtype.kind not in "biuf":
+        raise DataError(f"thresholds must be numeric, got dtype {th.dtype}")
+    th = th.astype(np.float64)
     if th.shape != (s.shape[1],):
         raise DataError(f"thresholds must have one value per class ({s.shape[1]}), got shape {th.shape}")
     if not np.isfinite(th).all():
@@ -300,6 +306,8 @@ def accuracy_by_label_count(y_true, y_pred, max_labels: int | None = None) -> pd
     _same_shape(t, p, "y_true", "y_pred")
     n = t.sum(1)
     if max_labels is None:
+        if n.max() == 0:
+            raise DataError("no image has a true label: nothing to group by label count")
         max_labels = int(n.max())
     if isinstance(max_labels, bool) or int(max_labels) < 1:
         raise ParameterError(f"max_labels must be a positive integer, got {max_labels!r}")
@@ -349,8 +357,13 @@ def grouped_accuracy(y_true, y_pred, groups) -> pd.DataFrame:
 
 def wilson_interval(successes, trials, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval of a binomial proportion (95 % for z = 1.96); NaN where trials = 0."""
-    k = np.asarray(successes, dtype=np.float64)
-    n = np.asarray(trials, dtype=np.float64)
+    k = np.asarray(successes)
+    n = np.asarray(trials)
+    if k.dtype.kind not in "biuf" or n.dtype.kind not in "biuf":
+        raise DataError(f"successes and trials must be numbers, got {k.dtype} and {n.dtype}")
+    k, n = k.astype(np.float64), n.astype(np.float64)
+    if not (np.isfinite(k).all() and np.isfinite(n).all()):
+        raise DataError("successes and trials must be finite (no NaN or inf)")
     if (k < 0).any() or (k > n).any():
         raise DataError("successes must lie between 0 and trials")
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -98,7 +98,7 @@ PAPER_ENCODER1: tuple[Stage, ...] = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 
 PAPER_ENCODER2: tuple[Stage, ...] = ((6, 3, 2, 80, 3), (6, 5, 2, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
 
 _UPSAMPLE_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")
-_TUPLE_FIELDS = ("encoder1_stages", "encoder2_stages", "classifier_hidden")
+_TUPLE_FIELDS = ("encoder1_stages", "encoder2_stages", "classifiers", "classifier_hidden")
 
 
 @dataclass
@@ -143,8 +143,12 @@ class CytoselfConfig:
         VQ2 codebook size (2048).
     commitment : float
         Commitment weight of both quantizers (0.25).
-    decoder_hidden, decoder_min_hidden : int
-        Decoder width after the first conv (64) and the floor of the halving (32).
+    decoder_hidden : int or None
+        Decoder width after the first conv (64, the TF code). None: as wide as the decoder's
+        input (640 for decoder1, 576 for decoder2), the public PyTorch port's default, which
+        makes the last decoder stages (640 channels at 50x50, 320 at 100x100) do most of the work.
+    decoder_min_hidden : int
+        Floor of the width halving (32).
     decoder_residual_units : int
         Residual units per decoder block (2).
     upsample_mode : str
@@ -153,6 +157,9 @@ class CytoselfConfig:
         Interpolation of VQ2 up to the local grid for decoder1 (bilinear).
     decoder2_detach_target : bool
         Stop the decoder2 MSE gradient from reaching encoder1 (False, as in the public code).
+    classifiers : tuple of int
+        Which levels get a protein-ID classifier: ``(1, 2)`` (VQ1 and VQ2, the paper) or a subset,
+        e.g. ``(2,)`` as in the public code's README demo (``fc_output_idx=[2]``).
     classifier_hidden : tuple of int
         Hidden widths of each classifier ((1000,), see the module notes).
     classifier_dropout : float
@@ -182,12 +189,13 @@ class CytoselfConfig:
     global_splits: int = 9
     global_codebook_size: int = 2048
     commitment: float = 0.25
-    decoder_hidden: int = 64
+    decoder_hidden: Optional[int] = 64
     decoder_min_hidden: int = 32
     decoder_residual_units: int = 2
     upsample_mode: str = "bilinear"
     global_upsample_mode: str = "bilinear"
     decoder2_detach_target: bool = False
+    classifiers: tuple[int, ...] = (1, 2)
     classifier_hidden: tuple[int, ...] = (1000,)
     classifier_dropout: float = 0.5
     classifier_input: str = "quantized"
@@ -202,14 +210,27 @@ class CytoselfConfig:
         self.encoder1_stages = tuple(tuple(int(v) for v in s) for s in self.encoder1_stages)
         self.encoder2_stages = tuple(tuple(int(v) for v in s) for s in self.encoder2_stages)
         self.classifier_hidden = tuple(int(v) for v in self.classifier_hidden)
+        self.classifiers = tuple(int(v) for v in self.classifiers)
         for name in (
             "num_classes", "image_size", "stem_channels", "local_dim", "local_codebook_size",
-            "global_dim", "global_splits", "global_codebook_size", "decoder_hidden",
-            "decoder_min_hidden",
+            "global_dim", "global_splits", "global_codebook_size", "decoder_min_hidden",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ParameterError(f"CytoselfConfig.{name} must be a positive integer, got {value!r}")
+        if self.decoder_hidden is not None and (
+            isinstance(self.decoder_hidden, bool) or not isinstance(self.decoder_hidden, int)
+            or self.decoder_hidden < 1
+        ):
+            raise ParameterError(
+                f"CytoselfConfig.decoder_hidden must be a positive integer or None, got {self.decoder_hidden!r}"
+            )
+        if not self.classifiers or len(set(self.classifiers)) != len(self.classifiers) or not set(
+            self.classifiers
+        ) <= {1, 2}:
+            raise ParameterError(
+                f"CytoselfConfig.classifiers must be (1, 2), (1,) or (2,), got {self.classifiers!r}"
+            )
         if not isinstance(self.decoder_residual_units, int) or self.decoder_residual_units < 0:
             raise ParameterError(
                 f"CytoselfConfig.decoder_residual_units must be >= 0, got {self.decoder_residual_units!r}"
@@ -323,6 +344,24 @@ class CytoselfConfig:
         return cls(**params)
 
     @classmethod
+    def pytorch_port(cls, num_classes: int = 1311, **overrides: Any) -> "CytoselfConfig":
+        """The paper model as the public PyTorch port builds it by default: decoders as wide as
+        their inputs (``decoder_hidden=None``: no first conv, 640 channels at 50x50, 320 at 100x100 in
+        decoder1), 94 M parameters with 1311 classes. Used to compare speed with that code (``benchmarks``)."""
+        return cls(num_classes=num_classes, **{"decoder_hidden": None, **overrides})
+
+    @classmethod
+    def port_demo(cls, num_classes: int, **overrides: Any) -> "CytoselfConfig":
+        """The public PyTorch port's README demo: 512-code books, VQ2 without splits (4x4x64),
+        decoders as wide as their inputs, one classifier, on VQ2 (``fc_output_idx=[2]``)."""
+        params: dict[str, Any] = dict(
+            num_classes=num_classes, decoder_hidden=None, local_codebook_size=512,
+            global_codebook_size=512, global_splits=1, classifiers=(2,),
+        )
+        params.update(overrides)
+        return cls(**params)
+
+    @classmethod
     def tiny(cls, num_classes: int, **overrides: Any) -> "CytoselfConfig":
         """A minimal model for tests (100x100 input, 25x25 local, 4x4 global with 9 splits)."""
         params: dict[str, Any] = dict(
@@ -371,7 +410,8 @@ class CytoselfConfig:
 class ResNetDecoder(nn.Module):
     """cytoself residual decoder from (in_channels, in_size, in_size) to (out_channels, out_size, out_size).
 
-    first conv3x3-BN-SiLU to ``hidden``; then ``n = ceil(log2(out_size / in_size))`` blocks of
+    first conv3x3-BN-SiLU to ``hidden`` (none when ``hidden`` is None: the blocks start at
+    ``in_channels``, as in the public PyTorch port); then ``n = ceil(log2(out_size / in_size))`` blocks of
     [resize to ``ceil(out_size / 2**(n-1-i))``, ``residual_units`` x :class:`ResidualBlock`,
     conv3x3-BN-SiLU halving the width (not below ``min_hidden``)]; then either a linear conv3x3
     with bias to ``out_channels`` (``linear_output=True``) or -- for ``linear_output=False`` --
@@ -388,7 +428,7 @@ class ResNetDecoder(nn.Module):
         out_channels: int,
         in_size: int,
         out_size: int,
-        hidden: int = 64,
+        hidden: Optional[int] = 64,
         min_hidden: int = 32,
         residual_units: int = 2,
         upsample_mode: str = "bilinear",
@@ -401,9 +441,10 @@ class ResNetDecoder(nn.Module):
         n_blocks = 1
         while in_size * 2**n_blocks < out_size:
             n_blocks += 1
-        self.first = ConvBNAct(in_channels, hidden, 3, act=act)
+        # hidden=None: no first conv, the blocks run at the input width (the PyTorch port).
+        self.first = nn.Identity() if hidden is None else ConvBNAct(in_channels, hidden, 3, act=act)
         blocks: list[nn.Module] = []
-        width = hidden
+        width = in_channels if hidden is None else hidden
         for i in range(n_blocks):
             target = -(-out_size // 2 ** (n_blocks - 1 - i))  # ceil division
             nxt = max(width // 2, min_hidden)
@@ -534,18 +575,16 @@ class CytoselfModel(nn.Module):
             residual_units=c.decoder_residual_units, upsample_mode=c.upsample_mode,
             linear_output=True,
         )
-        self.classifier1: Optional[MLPHead]
-        self.classifier2: Optional[MLPHead]
-        if c.id_pretext:
+        self.classifier1: Optional[MLPHead] = None
+        self.classifier2: Optional[MLPHead] = None
+        if c.id_pretext and 1 in c.classifiers:
             self.classifier1 = MLPHead(
                 c.local_dim * loc * loc, c.classifier_hidden, c.num_classes, c.classifier_dropout
             )
+        if c.id_pretext and 2 in c.classifiers:
             self.classifier2 = MLPHead(
                 c.global_channels * glo * glo, c.classifier_hidden, c.num_classes, c.classifier_dropout
             )
-        else:
-            self.classifier1 = None
-            self.classifier2 = None
         self.register_buffer("data_variance", torch.tensor(float(c.data_variance), dtype=torch.float32))
         self._init_weights()
 
@@ -647,12 +686,10 @@ class CytoselfModel(nn.Module):
         up2 = resize(q2.quantized, (loc, loc), c.global_upsample_mode)  # (B, 576, 25, 25)
         recon = self.decoder1(torch.cat([up2, q1.quantized], dim=1))  # (B, C, 100, 100)
         logits1 = logits2 = None
-        if self.classifier1 is not None and self.classifier2 is not None:
-            if c.classifier_input == "quantized":
-                f1, f2 = q1.quantized, q2.quantized
-            else:
-                f1, f2 = z1, z2
+        f1, f2 = (q1.quantized, q2.quantized) if c.classifier_input == "quantized" else (z1, z2)
+        if self.classifier1 is not None:
             logits1 = self.classifier1(f1)  # (B, num_classes) from (B, 64*25*25)
+        if self.classifier2 is not None:
             logits2 = self.classifier2(f2)  # (B, num_classes) from (B, 576*4*4)
         return CytoselfOutput(
             reconstruction=recon,
@@ -686,14 +723,17 @@ class CytoselfModel(nn.Module):
             "metric_perplexity1": output.vq1.perplexity.detach(),
             "metric_perplexity2": output.vq2.perplexity.detach(),
         }
-        if output.logits1 is not None and output.logits2 is not None:
+        present = [(k, lg) for k, lg in ((1, output.logits1), (2, output.logits2)) if lg is not None]
+        if present:
             y = self._check_labels(labels, images.shape[0])
-            losses["classifier1"] = F.cross_entropy(output.logits1, y)
-            losses["classifier2"] = F.cross_entropy(output.logits2, y)
-            total = total + c.classifier_weight * (losses["classifier1"] + losses["classifier2"])
-            with torch.no_grad():
-                metrics["metric_accuracy1"] = (output.logits1.argmax(1) == y).float().mean()
-                metrics["metric_accuracy2"] = (output.logits2.argmax(1) == y).float().mean()
+            for k, logits in present:
+                losses[f"classifier{k}"] = F.cross_entropy(logits, y)
+                with torch.no_grad():
+                    metrics[f"metric_accuracy{k}"] = (logits.argmax(1) == y).float().mean()
+            classification = losses[f"classifier{present[0][0]}"]
+            for k, _ in present[1:]:
+                classification = classification + losses[f"classifier{k}"]
+            total = total + c.classifier_weight * classification
         return {"loss": total, **losses, **metrics}
 
     def compute_losses(self, images: Tensor, labels: Optional[Tensor] = None) -> dict[str, Tensor]:

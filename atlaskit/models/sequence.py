@@ -104,6 +104,9 @@ ESM_WEIGHTS_ENV = "ATLASKIT_ESM_WEIGHTS"
 # ---------------------------------------------------------------------------------------------
 
 
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 def clean_sequence(sequence: str, record_id: str = "<sequence>") -> str:
     """Upper-case ``sequence``, drop white space, and check its letters.
 
@@ -125,7 +128,8 @@ def clean_sequence(sequence: str, record_id: str = "<sequence>") -> str:
     """
     if not isinstance(sequence, str):
         raise DataError(f"record {record_id!r}: sequence must be a string, got {type(sequence).__name__}")
-    seq = _SPACE.sub("", sequence).upper()
+    # ASCII-only upper-casing: str.upper() turns 'ſ' into 'S' and 'ﬀ' into 'FF' (not amino acids)
+    seq = _SPACE.sub("", sequence).translate(_ASCII_UPPER)
     if not seq:
         raise DataError(f"record {record_id!r}: empty sequence")
     bad = sorted(set(seq) - _ACCEPTED)
@@ -198,7 +202,7 @@ class EmbeddingCache:
             return None
         try:
             v = np.load(p, allow_pickle=False)
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError):  # EOFError: an empty file (e.g. from a full disk)
             return None
         if v.shape != (dim,) or v.dtype != np.float32:
             return None
@@ -428,7 +432,7 @@ def _load_esm_file(path: Path):
                 return esm.pretrained.load_model_and_alphabet_local(path)
             # The contact-regression file only serves contact prediction, which embeddings do not
             # use; without it fair-esm's core loader warns, which we silence deliberately.
-            data = torch.load(str(path), map_location="cpu")
+            data = torch.load(str(path), map_location="cpu", weights_only=True)
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Regression weights not found")
                 return esm.pretrained.load_model_and_alphabet_core(path.stem, data, None)

@@ -606,14 +606,23 @@ def build_real_data(p: Preset, data_dir: str | os.PathLike, labels_csv: str | os
 
 
 def load_data(p: Preset, data: str = "sim", *, seed: int = 0, data_dir=None, labels_csv=None,
-              root=None) -> HPAData:
-    """The chapter's data set: simulated (``data="sim"``) or read from ``data_dir`` (``"real"``)."""
+              root=None, missing: str = "error") -> HPAData:
+    """The chapter's data set: simulated (``data="sim"``) or read from ``data_dir`` (``"real"``).
+
+    Parameters
+    ----------
+    missing : {"error", "zeros"}
+        ``data="real"`` only: a missing channel file raises a DataError (default) or is read as
+        zeros, as the mirror's ``hpa/kaggle2018-sample`` (one channel file per image id) needs.
+    """
+    if missing not in ("error", "zeros"):
+        raise ParameterError(f"missing must be 'error' or 'zeros', not {missing!r}")
     if data == "sim":
         return build_sim_data(p, seed, root=root)
     if data == "real":
         if data_dir is None:
             raise ParameterError("data='real' needs data_dir, the HPA image folder")
-        return build_real_data(p, data_dir, labels_csv, seed, root=root)
+        return build_real_data(p, data_dir, labels_csv, seed, root=root, missing=missing)
     raise ParameterError(f"data must be 'sim' or 'real', not {data!r}")
 
 

@@ -863,9 +863,12 @@ def train_variant(variant: str, table: pd.DataFrame, images: ImageData, features
 
 def _write_export(folder: Path, *, variant, cfg, classes, embedder, images, test_items, preset) -> None:
     """What ``atlaskit predict`` needs beside the weights: config, classes, embedder, a nucleus."""
+    from atlaskit._atomic import atomic_write
+
     nucleus_file = folder / "nucleus.npy"
     if test_items.size and not nucleus_file.exists():
-        np.save(nucleus_file, np.asarray(images.store.images[int(test_items[0])][0], dtype=np.float32), allow_pickle=False)
+        with atomic_write(nucleus_file) as fh:  # never a truncated nucleus.npy after an interruption
+            np.save(fh, np.asarray(images.store.images[int(test_items[0])][0], dtype=np.float32), allow_pickle=False)
     export = {"format": EXPORT_FORMAT, "chapter": CHAPTER, "variant": variant, "classes": list(classes),
               "class_labels": [CLASS_LABELS.get(c, c) for c in classes], "model_config": cfg.to_dict(),
               "embedder": embedder.spec(), "weights": "last.pt", "nucleus": "nucleus.npy", "image_size": cfg.image_size,
@@ -873,7 +876,8 @@ def _write_export(folder: Path, *, variant, cfg, classes, embedder, images, test
     path = folder / EXPORT_FILE
     text = json.dumps(export, indent=1, sort_keys=True)
     if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+        with atomic_write(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
 
 
 def block_parameters(cfg: DeepGPSConfig) -> pd.DataFrame:

@@ -634,9 +634,10 @@ def hand_features(store: ArrayStore, indices=None, *, n_jobs: int = 1) -> pd.Dat
     images[order] = np.asarray(store.images[idx[order]], np.float32)
     table = yeast_features(images, n_jobs=n_jobs)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, values=table.to_numpy(), columns=np.asarray(table.columns, dtype=str))
-    tmp.replace(path)
+    from atlaskit._atomic import atomic_write
+
+    with atomic_write(path) as fh:  # unique temporary name: concurrent runs never collide
+        np.savez(fh, values=table.to_numpy(), columns=np.asarray(table.columns, dtype=str))
     return table
 
 

@@ -68,3 +68,24 @@ def test_cli_run_changes_what_chapter_00_shows(tmp_path, capsys):
         outputs[grade] = _stream_text(out)
     assert outputs[1] != outputs[3]
     assert "annotations of grade ≥ 3" in outputs[3]
+
+
+def test_book_build_with_a_failing_chapter_keeps_the_others(tmp_path, monkeypatch):
+    """Real kernels: the good chapter is written, the failing one keeps its previous notebook and
+    its partly executed run lands in _build/failed/; the report names chapter, cell and error."""
+    notebooks, out = tmp_path / "notebooks", tmp_path / "chapters"
+    notebooks.mkdir()
+    (notebooks / "05_good.py").write_text(GOOD)
+    (notebooks / "06_bad.py").write_text(BAD)
+    monkeypatch.setattr(book, "BUILD", tmp_path / "_build")
+    out.mkdir()
+    (out / "06_bad.ipynb").write_text("previous good run")
+    with pytest.raises(book.ChapterError) as info:
+        book.build_book(notebooks=notebooks, out_dir=out, html=False, log=lambda _: None)
+    message = str(info.value)
+    assert message.startswith("1 of 2 chapter(s) failed (succeeded: 05_good)")
+    assert "chapter 06_bad failed in cell" in message and "ValueError: the third cell broke" in message
+    assert "still holds its previous successful run" in message
+    assert "hellohello" in _stream_text(out / "05_good.ipynb")
+    assert (out / "06_bad.ipynb").read_text() == "previous good run"
+    assert "hellohello" in _stream_text(tmp_path / "_build" / "failed" / "06_bad.ipynb")

@@ -1,6 +1,7 @@
 """The chapter pipeline's pure parts: finding chapters, reading and checking parameters, the CLI's errors."""
 from __future__ import annotations
 
+import json
 import textwrap
 
 import pytest
@@ -154,3 +155,107 @@ def test_every_study_chapter_has_the_core_parameters():
         params = book.chapter_parameters(source)
         core = {"scale", "seed"} if name == "00_data" else {"scale", "data", "data_dir", "seed", "device"}
         assert core <= set(params), (name, sorted(params))
+
+
+# ------------------------------------------------------------------ a failed chapter in a book build
+
+
+@pytest.fixture
+def book_folders(notebooks, tmp_path, monkeypatch):
+    """Three throw-away chapters; executing 08_other fails in a cell, 09_third fails to start."""
+    (notebooks / "09_third.py").write_text(CHAPTER)
+    out = tmp_path / "chapters"
+    out.mkdir()
+    build = tmp_path / "_build"
+    monkeypatch.setattr(book, "BUILD", build)  # chapter-times.json and failed/ go here
+    monkeypatch.setattr(book, "build_html", lambda *a, **k: pytest.fail("HTML built although a chapter failed"))
+    attempted = []
+
+    def fake_execute(name, parameters=None, *, output, notebooks):
+        attempted.append(name)
+        if name == "08_other":
+            raise book.ChapterError(f"chapter {name} failed in cell 2 (cell #3 of the notebook): ValueError: broke")
+        if name == "09_third":
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        output.write_text(f"fresh {name}")
+        return book.ChapterResult(name, output, 1.25)
+
+    monkeypatch.setattr(book, "execute_chapter", fake_execute)
+    return notebooks, out, build, attempted
+
+
+def test_build_book_runs_every_chapter_and_names_the_failures(book_folders):
+    notebooks, out, build, attempted = book_folders
+    (out / "08_other.ipynb").write_text("previous good run")
+    log = []
+    with pytest.raises(book.ChapterError) as info:
+        book.build_book(notebooks=notebooks, out_dir=out, log=log.append)
+    message = str(info.value)
+    assert attempted == ["07_demo", "08_other", "09_third"]  # a failure does not stop the others
+    assert message.startswith("2 of 3 chapter(s) failed (succeeded: 07_demo)")
+    assert "chapter 08_other failed in cell 2 (cell #3 of the notebook): ValueError: broke" in message
+    assert f"{out / '08_other.ipynb'} still holds its previous successful run" in message
+    assert "chapter 09_third failed: RuntimeError: Kernel died" in message
+    assert f"{out / '09_third.ipynb'} was not written" in message
+    assert (out / "07_demo.ipynb").read_text() == "fresh 07_demo"
+    assert (out / "08_other.ipynb").read_text() == "previous good run"
+    assert not (out / "09_third.ipynb").exists()
+    assert json.loads((build / "chapter-times.json").read_text()) == {"07_demo": 1.2}
+    assert any(line.startswith("✗ chapter 08_other") for line in log)
+
+
+def test_build_book_refuses_an_unknown_chapter_before_running_any(book_folders):
+    notebooks, out, _, attempted = book_folders
+    with pytest.raises(ParameterError, match="unknown chapter 'nope'"):
+        book.build_book(["07", "nope"], notebooks=notebooks, out_dir=out)
+    assert attempted == []
+
+
+def test_cli_book_exit_status_names_the_failed_chapter(book_folders, monkeypatch, capsys):
+    notebooks, out, _, _ = book_folders
+    monkeypatch.setattr(book, "NOTEBOOKS", notebooks)
+    monkeypatch.setattr(book, "CHAPTERS_OUT", out)
+    assert cli.main(["book", "--no-html", "--chapter", "07", "--chapter", "08"]) == 2
+    err = capsys.readouterr().err
+    assert "atlaskit: error: 1 of 2 chapter(s) failed (succeeded: 07_demo)" in err
+    assert "chapter 08_other failed in cell 2" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------ provenance
+
+
+def test_provenance_lists_versions_registered_files_and_folders(tmp_path, monkeypatch):
+    import platform
+
+    import numpy
+    import torch
+
+    import atlaskit
+    from atlaskit.data import registry
+
+    name = "hpa/kaggle2018-train-labels.csv"
+    table = book.provenance([name], folders=[tmp_path])
+    software = table[table["kind"] == "software"].set_index("name")["version"]
+    assert software["atlaskit"] == atlaskit.__version__ and software["Python"] == platform.python_version()
+    assert software["torch"] == torch.__version__ and software["numpy"] == numpy.__version__
+    row = table[table["kind"] == "data file"].iloc[0]
+    assert row["name"] == name and row["sha256"] == registry.entries()[name].sha256[:16] + "…"
+    assert row["version"] == f"{registry.entries()[name].size} bytes"
+    empty = table[table["kind"] == "data folder"].iloc[0]
+    assert empty["name"] == str(tmp_path) and empty["version"] == "0 files"
+
+    # the folder hash follows the file listing: names and sizes
+    (tmp_path / "a.png").write_bytes(b"12")
+    first = book.provenance(folders=[tmp_path]).iloc[-1]
+    assert first["version"] == "1 file" and first["sha256"] != empty["sha256"]
+    assert book.provenance(folders=[tmp_path]).iloc[-1]["sha256"] == first["sha256"]
+    (tmp_path / "a.png").write_bytes(b"123")
+    assert book.provenance(folders=[tmp_path]).iloc[-1]["sha256"] != first["sha256"]
+    assert list(book.provenance().columns) == ["kind", "name", "version", "sha256", "found in"]
+
+
+def test_provenance_refuses_unknown_files_and_missing_folders(tmp_path):
+    with pytest.raises(ParameterError, match="'no/such.csv' is not a registered data file"):
+        book.provenance(["no/such.csv"])
+    with pytest.raises(ParameterError, match="does not exist or is not a folder"):
+        book.provenance(folders=[tmp_path / "missing"])

@@ -208,7 +208,7 @@ def test_bad_dtype_and_labels(tiny_model):
 
 
 # ----------------------------------------------------------------------------- config
-@pytest.mark.parametrize("preset", ["paper", "small", "tiny"])
+@pytest.mark.parametrize("preset", ["paper", "small", "tiny", "port_demo"])
 def test_config_round_trip(preset):
     cfg = getattr(CytoselfConfig, preset)(num_classes=17, split_quantization=False, data_variance=0.3)
     data = json.loads(json.dumps(cfg.to_dict()))
@@ -228,6 +228,50 @@ def test_config_rejects_bad_values():
         CytoselfConfig.tiny(3, encoder1_stages=((1, 3, 1, 8),))
     with pytest.raises(ValueError, match="global_upsample_mode"):
         CytoselfConfig.tiny(3, global_upsample_mode="cubic")
+    for bad in ((), (1, 1), (3,), (0, 2)):
+        with pytest.raises(ValueError, match="classifiers"):
+            CytoselfConfig.tiny(3, classifiers=bad)
+    for bad in (0, -4, 2.5, True):
+        with pytest.raises(ValueError, match="decoder_hidden"):
+            CytoselfConfig.tiny(3, decoder_hidden=bad)
+
+
+def test_public_port_configurations():
+    """The PyTorch port's models: decoders as wide as their inputs, and the README demo."""
+    port = CytoselfConfig.pytorch_port()
+    assert port.decoder_hidden is None and port.classifiers == (1, 2)
+    assert CytoselfConfig.from_dict(json.loads(json.dumps(port.to_dict()))) == port
+    demo = CytoselfConfig.port_demo(40)
+    assert (demo.local_codebook_size, demo.global_codebook_size, demo.vq2_splits) == (512, 512, 1)
+    assert demo.global_channels == 64 and demo.classifiers == (2,)
+
+
+def test_decoder_without_first_conv_runs_at_input_width():
+    dec = ResNetDecoder(40, 2, 5, 20, hidden=None, min_hidden=4, residual_units=1)
+    assert isinstance(dec.first, nn.Identity)
+    convs = [m for m in dec.blocks.modules() if isinstance(m, nn.Conv2d)]
+    assert convs[0].in_channels == 40  # first residual unit at the input width
+    assert [block[-1][0].out_channels for block in dec.blocks] == [20, 10]  # halving per block
+    assert dec(torch.rand(2, 40, 5, 5)).shape == (2, 2, 20, 20)
+
+
+@pytest.mark.parametrize("levels", [(2,), (1,)])
+def test_one_classifier_level(levels):
+    cfg = CytoselfConfig.tiny(5, classifiers=levels)
+    torch.manual_seed(0)
+    model = CytoselfModel(cfg)
+    x, y = _batch(cfg)
+    losses = model.compute_losses(x, y)
+    k, other = levels[0], 3 - levels[0]
+    assert f"classifier{k}" in losses and f"classifier{other}" not in losses
+    assert f"metric_accuracy{k}" in losses and f"metric_accuracy{other}" not in losses
+    expected = (losses["reconstruction"] + losses["decoder2"] + losses["vq1"] + losses["vq2"]
+                + losses[f"classifier{k}"])
+    torch.testing.assert_close(losses["loss"], expected)
+    losses["loss"].backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert missing == []
+    assert getattr(model, f"classifier{other}") is None
 
 
 def test_checkpoint_round_trip(tmp_path):

@@ -20,7 +20,7 @@ from atlaskit.data.readers import (
     read_npz_crops,
     read_opencell_folder,
 )
-from atlaskit.errors import AtlaskitError, DataError
+from atlaskit.errors import AtlaskitError, DataError, ParameterError
 
 
 def _fetch_or_skip(name: str) -> Path:
@@ -358,3 +358,29 @@ def test_npz_bad_inputs(tmp_path, arrays, match):
 def test_npz_missing_file(tmp_path):
     with pytest.raises(DataError, match="file not found"):
         read_npz_crops(tmp_path / "nope.npz")
+
+
+def test_cnnfcn_load_data_reads_the_mirror_sample_with_missing_zeros(mirror, tmp_path):
+    """Chapter 03 with data=real on the mirror's sample: one channel file per image id, so the
+    other three channels must be filled with zeros (``missing="zeros"``); the default refuses."""
+    from atlaskit.studies import cnnfcn
+
+    folder = mirror / "hpa" / "kaggle2018-sample"
+    labels_csv = mirror / "hpa" / "kaggle2018-train-labels.csv"
+    if not folder.is_dir() or not labels_csv.is_file():
+        pytest.skip("the mirror has no hpa/kaggle2018-sample")
+    p = cnnfcn.preset("tiny")
+    with pytest.raises(DataError, match="channel file missing"):
+        cnnfcn.load_data(p, "real", data_dir=folder, labels_csv=labels_csv, root=tmp_path / "err")
+    data = cnnfcn.load_data(p, "real", data_dir=folder, labels_csv=labels_csv, root=tmp_path / "ok", missing="zeros")
+    n = len(data.meta)
+    assert 3 <= n <= p.n_train + p.n_val + p.n_test
+    assert len(data.store) == n and data.source == "real"
+    images = np.stack([np.asarray(data.store[i]) for i in range(n)])
+    assert images.shape == (n, 4, p.image_size, p.image_size)
+    # exactly one channel of each image has signal; the three missing ones are zeros
+    present = images.reshape(n, 4, -1).max(axis=2) > 0
+    assert (present.sum(axis=1) == 1).all()
+    assert set(data.meta["split"]) == {"train", "val", "test"}
+    with pytest.raises(ParameterError, match="missing must be"):
+        cnnfcn.load_data(p, "real", data_dir=folder, labels_csv=labels_csv, root=tmp_path / "x", missing="skip")

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import requests
 
 from atlaskit.data import registry as reg
 from atlaskit.data.registry import Entry, FetchError, Registry, RegistryWarning
@@ -158,8 +159,7 @@ def test_checksum_mismatch_raises_and_leaves_no_file(http, tmp_path):
     message = str(info.value)
     assert "g/a.bin" in message and entry.url in message and entry.sha256 in message
     assert hashlib.sha256(b"not the registered bytes").hexdigest() in message
-    leftovers = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
-    assert leftovers == []
+    assert data_files(tmp_path / "cache") == []  # (the entry's empty lock file stays: harmless)
 
 
 def test_corrupt_cache_entry_is_detected_and_fetched_again(http, tmp_path):
@@ -230,6 +230,70 @@ def test_stale_part_file_is_discarded_after_a_mismatch(http, tmp_path):
     path = make_registry(tmp_path, [entry]).fetch("g/a.bin", progress=False)
     assert path.read_bytes() == DATA
     assert "Range" not in http.requests[-1][1]
+
+
+def interrupt_after(chunks: int):
+    """A Response.iter_content that raises KeyboardInterrupt (Ctrl-C) after ``chunks`` chunks, once."""
+    real, fired = requests.models.Response.iter_content, []
+
+    def iter_content(response, *args, **kwargs):
+        for i, chunk in enumerate(real(response, *args, **kwargs)):
+            if i == chunks and not fired:
+                fired.append(True)
+                raise KeyboardInterrupt
+            yield chunk
+
+    return iter_content
+
+
+def test_ctrl_c_mid_download_leaves_no_cache_file_and_the_next_fetch_resumes(http, tmp_path, monkeypatch):
+    entry = served(http, "g/a.bin", DATA)
+    monkeypatch.setattr(requests.models.Response, "iter_content", interrupt_after(2))
+    registry = make_registry(tmp_path, [entry])
+    with pytest.raises(KeyboardInterrupt):
+        registry.fetch("g/a.bin", progress=False)
+    target = tmp_path / "cache" / "g" / "a.bin"
+    part = target.with_name("a.bin.part")
+    kept = part.stat().st_size
+    assert not target.exists() and 0 < kept < len(DATA) and part.read_bytes() == DATA[:kept]
+    assert registry.fetch("g/a.bin", progress=False).read_bytes() == DATA  # the lock was released
+    assert http.requests_for("/files/g/a.bin")[-1]["Range"] == f"bytes={kept}-"
+    assert data_files(tmp_path / "cache") == [target]
+
+
+def test_ctrl_c_mid_transform_leaves_no_cache_file(http, tmp_path, monkeypatch):
+    entry = served(http, "y/table.csv", DATA, body=lzma.compress(DATA), transform="xz")
+
+    def interrupted(src, dst, arg, registry):
+        dst.write_bytes(DATA[:10])
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(reg._TRANSFORMS, "xz", interrupted)
+    registry = make_registry(tmp_path, [entry])
+    with pytest.raises(KeyboardInterrupt):
+        registry.fetch("y/table.csv", progress=False)
+    target = tmp_path / "cache" / "y" / "table.csv"
+    assert not target.exists()
+    monkeypatch.setitem(reg._TRANSFORMS, "xz", reg._unxz)
+    assert registry.fetch("y/table.csv", progress=False).read_bytes() == DATA
+    assert data_files(tmp_path / "cache") == [target]
+
+
+def test_ctrl_c_while_copying_from_a_mirror_leaves_nothing(http, tmp_path, monkeypatch):
+    entry = served(http, "g/a.bin", DATA)
+    mirror = tmp_path / "mirror"
+    (mirror / "g").mkdir(parents=True)
+    (mirror / "g" / "a.bin").write_bytes(DATA)
+
+    def interrupted(src, dst):
+        Path(dst).write_bytes(DATA[:1000])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reg.shutil, "copyfile", interrupted)
+    registry = make_registry(tmp_path, [entry], mirrors=[mirror])
+    with pytest.raises(KeyboardInterrupt):
+        registry.fetch("g/a.bin", fill_cache=True)
+    assert data_files(tmp_path / "cache") == []
 
 
 def test_http_error_names_status_and_url(http, tmp_path):
@@ -362,11 +426,27 @@ def test_zip_member_transform(http, tmp_path):
     assert make_registry(tmp_path, [entry]).fetch("n/img.tif", progress=False).read_bytes() == DATA
 
 
+def test_zip_member_transform_reads_only_the_named_member(http, tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("../evil.txt", b"must never be written")  # a hostile neighbour member
+        archive.writestr("pkg/data.bin", DATA)
+    entry = served(http, "n/data.bin", DATA, body=buffer.getvalue(), transform="zip-member:pkg/data.bin")
+    path = make_registry(tmp_path, [entry]).fetch("n/data.bin", progress=False)
+    assert path.read_bytes() == DATA
+    assert data_files(tmp_path) == [path]  # nothing else extracted, anywhere
+
+
+def data_files(root: Path) -> list[Path]:
+    """Files under ``root``, without the cache's (empty) lock files and verification stamps."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and not {reg._LOCKS, reg._STAMPS} & set(p.parts))
+
+
 def test_transform_of_a_broken_download_is_a_fetch_error(http, tmp_path):
     entry = served(http, "y/table.csv", DATA, body=b"not xz at all", transform="xz")
     with pytest.raises(FetchError, match=r"transform 'xz'.*y/table.csv"):
         make_registry(tmp_path, [entry]).fetch("y/table.csv", progress=False)
-    assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []
+    assert data_files(tmp_path / "cache") == []
 
 
 def test_torch_dict_to_fasta_transform(http, tmp_path):
@@ -414,7 +494,9 @@ def test_torch_dict_to_fasta_reproduces_the_mirror_file(http, tmp_path, mirror):
 def test_entry_validation():
     good = make_entry("g/a.bin", b"x", "https://example.org/a")
     for change in ({"name": "../a.bin", "group": ".."}, {"sha256": "abc"}, {"url": "ftp://x/a"},
-                   {"group": "other"}, {"transform": "gunzip"}, {"transform": "zip-member"}):
+                   {"group": "other"}, {"transform": "gunzip"}, {"transform": "zip-member"},
+                   {"transform": "zip-member:../etc/passwd"}, {"transform": "zip-member:/etc/passwd"},
+                   {"transform": "zip-member:pkg/../../x"}, {"transform": "zip-member:C:\\x"}):
         with pytest.raises(DataError):
             dataclasses.replace(good, **change)
 

@@ -3,6 +3,7 @@ windowing of long proteins, caching, bad letters, empty records, fallback withou
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -194,3 +195,58 @@ def test_embedder_spec_round_trip(tiny, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(path.parent / "hub"))
     with pytest.raises(DataError, match="trained on esm2_t2_tiny"):
         S.embedder_from_spec(e.spec())
+
+
+# ------------------------------------------------------------------ untrusted files (issue #10)
+
+
+def test_cache_files_cut_short_are_misses_and_are_rewritten(tmp_path):
+    e = S.CompositionEmbedder()
+    v = e.embed({"a": "MKTAYIAK"}, cache=tmp_path)[0]
+    cache = S.EmbeddingCache(tmp_path)
+    path = cache.path(e.key, "MKTAYIAK")
+    full = path.read_bytes()
+    for broken in (b"", full[:60], full[:-8]):  # empty (full disk), header only, data cut short
+        path.write_bytes(broken)
+        assert cache.get(e.key, "MKTAYIAK", e.dim) is None
+        assert np.array_equal(e.embed({"a": "MKTAYIAK"}, cache=tmp_path)[0], v)
+        assert path.read_bytes() == full
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_cache_put_interrupted_keeps_the_previous_file(tmp_path, monkeypatch):
+    cache = S.EmbeddingCache(tmp_path)
+    cache.put("k", "MKV", np.ones(4, np.float32))
+
+    def interrupted(fh, arr, allow_pickle):
+        fh.write(b"\x93NUMPY partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(S.np, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cache.put("k", "MKV", np.zeros(4, np.float32))
+    monkeypatch.undo()
+    assert np.array_equal(cache.get("k", "MKV", 4), np.ones(4, np.float32))
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [cache.path("k", "MKV")]  # no temporary
+
+
+class _Touch:
+    """Unpickling this runs code (creates a file): the loaders must refuse it."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+@pytest.mark.parametrize("regression", [True, False])
+def test_esm2_file_with_pickled_code_is_refused(tmp_path, regression):
+    path, _ = write_tiny_esm2(tmp_path, "esm2_t2_evil", regression=regression)
+    marker = tmp_path / "code-ran"
+    data = torch.load(path, weights_only=False)
+    data["cfg"]["extra"] = _Touch(marker)
+    torch.save(data, path)
+    with pytest.raises(DataError, match="read safely"):
+        S.ESM2Embedder.from_file(path)
+    assert not marker.exists()

@@ -223,3 +223,49 @@ def test_streaming_write_keeps_memory_flat(tmp_path):
     grown = _rss_mb() - before
     assert w.store.nbytes == 40 * 64 * 80000
     assert grown < 60, f"RSS grew by {grown:.0f} MB while writing 205 MB"
+
+
+# --------------------------------------------------------------------------- Ctrl-C (issue #10)
+
+
+def test_ctrl_c_mid_build_leaves_nothing_valid_and_the_next_build_succeeds(tmp_path):
+    path = tmp_path / "stores" / "crops"
+    kw = dict(shape_per_item=SHAPE, dtype="float32", params={"seed": 3})
+
+    def interrupted():
+        yield from _batches(2)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ArrayStore.build(path, interrupted, **kw)
+    assert not path.exists() and not ArrayStore.is_complete(path)
+    with pytest.raises(DataError, match="no array store"):
+        ArrayStore.open(path)
+    assert [p.name for p in path.parent.iterdir()] == [".locks"]  # no temporary folder left
+    # the lock was released (a leaked one would block here) and the build starts over
+    store = ArrayStore.build(path, lambda: _batches(3), **kw)
+    assert len(store) == 12 and ArrayStore.is_complete(path, content_key({"seed": 3}))
+
+
+def test_ctrl_c_while_replacing_a_store_keeps_the_previous_one(tmp_path, monkeypatch):
+    import atlaskit.data.store as store_module
+
+    path = tmp_path / "crops"
+    kw = dict(shape_per_item=SHAPE, dtype="float32")
+    old = ArrayStore.build(path, lambda: _batches(1), params={"v": 1}, **kw)
+    real_rename, calls = os.rename, []
+
+    def rename(src, dst):  # the first rename moves the old store aside; interrupt the second
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real_rename(src, dst)
+
+    monkeypatch.setattr(store_module.os, "rename", rename)
+    with pytest.raises(KeyboardInterrupt):
+        ArrayStore.build(path, lambda: _batches(2), params={"v": 2}, **kw)
+    monkeypatch.undo()
+    assert len(calls) == 3 and calls[2] == path  # aside, (interrupted) into place, put back
+    kept = ArrayStore.open(path, key=old.key)  # the old store is back in place, intact
+    assert len(kept) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".locks", "crops"]

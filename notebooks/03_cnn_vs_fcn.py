@@ -126,10 +126,8 @@ hpa = study.load_data(p, run.data, seed=run.seed, data_dir=run.data_dir, labels_
 study.fig_class_distribution(hpa).show()
 
 # %%
-# the registered Kaggle table is read for simulated labels, and for a real folder without its own train.csv
-registered_labels = run.simulated or (labels_csv is None and not (run.data_dir / "train.csv").is_file())
-book.provenance(["hpa/kaggle2018-train-labels.csv"] if registered_labels else [],
-                folders=[] if run.simulated else [run.data_dir])
+files, folders = study.data_sources(run.data, run.data_dir, labels_csv)
+book.provenance(files, folders=folders)
 
 # %%
 study.fig_cooccurrence(hpa).show()

@@ -124,14 +124,8 @@ meta = yeast.main.metadata
 classes = list(yeast.classes)
 
 # %%
-if run.simulated:
-    registered = ["yeast/yeastgfp-huh2003.csv"]
-elif (run.data_dir / "HOwt_train.txt").is_file():
-    registered = []  # the folder's own split lists
-else:
-    registered = [f"yeast/deepyeast-splits/HOwt_{part}.txt" for part in (
-        "doc", "train", "val", "test", "transfer_doc", "transfer_train", "transfer_val", "transfer_test")]
-book.provenance(registered, folders=[] if run.simulated else [run.data_dir])
+files, folders = dy.data_sources(data, run.data_dir)
+book.provenance(files, folders=folders)
 
 # %%
 # NBVAL_CHECK_OUTPUT

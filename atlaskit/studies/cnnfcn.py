@@ -121,6 +121,8 @@ PAPER: dict[str, Any] = {
 }
 
 CELL_LINE_COLUMNS = ("cell_line", "Cell line", "cellline", "CellLine")
+#: The registered Kaggle 2018 label table (simulated label sets are drawn from it).
+KAGGLE_LABELS = "hpa/kaggle2018-train-labels.csv"
 
 
 # --------------------------------------------------------------------------- presets
@@ -535,7 +537,7 @@ def build_real_data(p: Preset, data_dir: str | os.PathLike, labels_csv: str | os
         else:
             from atlaskit.data import registry
 
-            labels_csv = registry.fetch("hpa/kaggle2018-train-labels.csv", progress=False)
+            labels_csv = registry.fetch(KAGGLE_LABELS, progress=False)
     labels_csv = Path(labels_csv)
     table = readers.read_hpa_labels(labels_csv)
     raw = pd.read_csv(labels_csv, dtype=str, keep_default_na=False)
@@ -624,6 +626,24 @@ def load_data(p: Preset, data: str = "sim", *, seed: int = 0, data_dir=None, lab
             raise ParameterError("data='real' needs data_dir, the HPA image folder")
         return build_real_data(p, data_dir, labels_csv, seed, root=root, missing=missing)
     raise ParameterError(f"data must be 'sim' or 'real', not {data!r}")
+
+
+def data_sources(data: str, data_dir=None, labels_csv=None) -> tuple[list[str], list[Path]]:
+    """What :func:`load_data` reads, for :func:`atlaskit.book.provenance`.
+
+    Returns
+    -------
+    (list of str, list of Path)
+        The registered files (the Kaggle label table: simulated label sets are drawn from it, and a
+        real folder without its own ``train.csv`` is labelled by it) and the user's folders.
+    """
+    if data == "sim":
+        return [KAGGLE_LABELS], []
+    if data_dir is None:
+        raise ParameterError("data='real' needs data_dir, the HPA image folder")
+    folder = Path(data_dir)
+    registered = labels_csv is None and not (folder / "train.csv").is_file()
+    return ([KAGGLE_LABELS] if registered else []), [folder]
 
 
 # --------------------------------------------------------------------------- training

@@ -421,6 +421,28 @@ def real_splits(data_dir: str | Path) -> pd.DataFrame:
     return catalogs.deepyeast_splits()
 
 
+def data_sources(data: str, data_dir: str | Path | None = None) -> tuple[list[str], list[Path]]:
+    """What :func:`load_data` reads, for :func:`atlaskit.book.provenance`.
+
+    Returns
+    -------
+    (list of str, list of Path)
+        The registered files (the YeastGFP catalog for simulated cells; the published split
+        lists for a real folder without its own ``HOwt_*.txt``) and the user's folders.
+    """
+    from atlaskit.data import catalogs
+
+    if data == "sim":
+        return ["yeast/yeastgfp-huh2003.csv"], []
+    if data_dir is None:
+        raise ParameterError("data='real' needs data_dir, the DeepYeast image folder")
+    folder = Path(data_dir)
+    if (folder / "HOwt_train.txt").is_file():
+        return [], [folder]
+    names = [*catalogs._DOC_FILES.values(), *catalogs._SPLIT_FILES.values()]
+    return [f"{catalogs._SPLITS_DIR}/{name}" for name in names], [folder]
+
+
 def _real_batches(data_dir: Path, table: pd.DataFrame, splits: Sequence[str], classes: Sequence[str]):
     import tempfile
 

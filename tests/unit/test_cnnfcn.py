@@ -424,3 +424,18 @@ def test_pipeline_exercise_helpers(micro):
     assert tv.loc["plain resize", "empty maps"] == pytest.approx(S.target_map_check(data).iloc[-1, 1])
     with pytest.raises(ParameterError):
         S.target_variants(data, {"bad": {"radius": 3}})
+
+
+def test_data_sources_name_what_load_data_reads(tmp_path):
+    from atlaskit.data import registry
+    from atlaskit.studies import cnnfcn as study
+
+    assert study.data_sources("sim") == ([study.KAGGLE_LABELS], [])
+    assert study.KAGGLE_LABELS in registry.entries()
+    # a real folder without its own label table is labelled by the registered one
+    assert study.data_sources("real", tmp_path) == ([study.KAGGLE_LABELS], [tmp_path])
+    (tmp_path / "train.csv").write_text("Id,Target\n")
+    assert study.data_sources("real", tmp_path) == ([], [tmp_path])
+    assert study.data_sources("real", tmp_path / "x", labels_csv=tmp_path / "train.csv")[0] == []
+    with pytest.raises(ParameterError, match="data_dir"):
+        study.data_sources("real")

@@ -436,3 +436,17 @@ def test_real_folder_errors_are_clear(tmp_path):
     (folder / "main" / first).unlink()
     with pytest.raises(DataError, match="not found"):
         dy.load_data(p, data="real", data_dir=folder)
+
+
+def test_data_sources_name_what_load_data_reads(tmp_path):
+    from atlaskit.data import registry
+
+    files, folders = dy.data_sources("sim")
+    assert files == ["yeast/yeastgfp-huh2003.csv"] and folders == []
+    files, folders = dy.data_sources("real", tmp_path)  # no own lists: the published ones
+    assert folders == [tmp_path] and len(files) == 8
+    assert all(name in registry.entries() for name in files)
+    (tmp_path / "HOwt_train.txt").write_text("")
+    assert dy.data_sources("real", tmp_path) == ([], [tmp_path])
+    with pytest.raises(ParameterError, match="data_dir"):
+        dy.data_sources("real")

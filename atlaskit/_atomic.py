@@ -1,4 +1,4 @@
-"""Write a file under a unique temporary name and rename it into place.
+"""Write a file under a unique temporary name and rename it into place; inter-process locks.
 
 A reader never sees a half-written file (a crash, Ctrl-C or full disk leaves the old file or none),
 and two processes writing the same path each write their own temporary file; the last rename wins
@@ -36,3 +36,19 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+LOCKS = ".locks"  #: sub-folder holding the lock files of :func:`file_lock`
+
+
+def file_lock(folder: str | os.PathLike, name: str):
+    """An inter-process lock ``<folder>/.locks/<name>.lock`` (``filelock``).
+
+    It is an OS lock (``flock`` on POSIX, ``LockFileEx`` on Windows) that the kernel releases when
+    its holder dies, even by SIGKILL, so a crashed writer never blocks the next one; the empty
+    lock file stays behind, harmless.
+    """
+    import filelock
+
+    path = Path(folder) / LOCKS / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return filelock.FileLock(path)

@@ -15,14 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import sys
 import time
 
-
-def _peak_rss_mb() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return r / 1024 if sys.platform != "darwin" else r / 2**20
+from benchmarks._common import peak_rss_mb
 
 
 def _opencell_specs(n_proteins: int):
@@ -84,7 +79,7 @@ def main(argv=None) -> dict:
         "opencell_crops_per_s": round(n_oc / dt, 1), "opencell_n": n_oc, "opencell_source": source,
         "hpa_fields_per_s": round(n_hh / dth, 2), "hpa_n": n_hh, "hpa_size": args.hpa_size,
         "yeast_crops_per_s": round(n_y / dty, 1), "yeast_n": n_y,
-        "peak_rss_mb": round(_peak_rss_mb(), 1), "cpu_count": os.cpu_count(),
+        "peak_rss_mb": round(peak_rss_mb(), 1), "cpu_count": os.cpu_count(),
         "batch_size": args.batch_size,
     }
     print(json.dumps(result))

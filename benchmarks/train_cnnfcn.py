@@ -22,9 +22,10 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
+
+from benchmarks._common import peak_rss_mb
 
 
 def _measure(kind: str, config: str, steps: int, train_batch: int, infer_batch: int, threads: int | None) -> dict:
@@ -75,7 +76,7 @@ def _measure(kind: str, config: str, steps: int, train_batch: int, infer_batch: 
         "train_step_wall_s": round(tw, 3), "train_step_cpu_s": round(tc, 3),
         "infer_batch": infer_batch, "infer_images_s": round(infer_batch / iw, 2),
         "infer_batch_wall_s": round(iw, 3), "infer_batch_cpu_s": round(ic, 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
         "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
         "cpus": os.cpu_count(), "machine": platform.machine(), **efficiency,
     }

@@ -29,14 +29,9 @@ import argparse
 import contextlib
 import json
 import platform
-import resource
-import sys
 import time
 
-
-def _peak_rss_mb() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return r / 1024 if sys.platform != "darwin" else r / 2**20
+from benchmarks._common import peak_rss_mb
 
 
 def build(config: str, classes: int):
@@ -113,9 +108,9 @@ def main(argv=None) -> dict:
         optimizer.step()
         return losses["loss"]
 
-    flops_per_image = None
+    flops_per_image = gemm_before = None
     if not args.no_flops:
-        from atlaskit.profiling import count_flops
+        from atlaskit.profiling import count_flops, gemm_throughput
 
         # Counted on a 2-image step (convolutions and matmuls scale linearly with the batch).
         x2, y2 = x[:2], y[:2]
@@ -126,11 +121,6 @@ def main(argv=None) -> dict:
             model.zero_grad(set_to_none=True)
 
         flops_per_image = count_flops(small_step).total / 2
-
-    gemm_before = None
-    if not args.no_flops:
-        from atlaskit.profiling import gemm_throughput
-
         gemm_before = gemm_throughput(device)  # GFLOP/s, same process, same threads
 
     for _ in range(args.warmup):
@@ -168,7 +158,7 @@ def main(argv=None) -> dict:
         "images_per_s": round(images / wall, 3),
         "step_s": round(wall / args.steps, 3),
         "cpu_s_per_image": round(cpu / images, 4),
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
         "peak_gpu_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if cuda else None,
         "gflop_per_image": round(flops_per_image / 1e9, 3) if flops_per_image else None,
         "achieved_gflop_s": round(achieved, 1) if achieved else None,

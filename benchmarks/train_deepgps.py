@@ -23,16 +23,12 @@ import argparse
 import json
 import os
 import platform
-import resource
 import time
 
 import torch
 
 from atlaskit.models.deepgps import DeepGPSConfig, DeepGPSModel
-
-
-def _peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+from benchmarks._common import peak_rss_mb
 
 
 def _cpu_s() -> float:
@@ -86,7 +82,7 @@ def main(argv=None) -> dict:
     for _ in range(args.warmup):
         train_step()
     tw, tc = _timed(train_step, args.steps, device)
-    rss_train = _peak_rss_mb()
+    rss_train = round(peak_rss_mb(), 1)
     from benchmarks._common import flop_efficiency
 
     efficiency = flop_efficiency(train_step, args.train_batch, args.steps * args.train_batch / tw, device)
@@ -113,7 +109,7 @@ def main(argv=None) -> dict:
         "train": {"batch": args.train_batch, "steps": args.steps, "images_s": round(args.steps * args.train_batch / tw, 2),
                   "wall_s": round(tw, 2), "cpu_s": round(tc, 2), "peak_rss_mb": rss_train, **efficiency},
         "infer": {"batch": args.infer_batch, "steps": args.steps, "images_s": round(args.steps * args.infer_batch / iw, 2),
-                  "wall_s": round(iw, 2), "cpu_s": round(ic, 2), "peak_rss_mb": _peak_rss_mb()},
+                  "wall_s": round(iw, 2), "cpu_s": round(ic, 2), "peak_rss_mb": round(peak_rss_mb(), 1)},
         "torch": torch.__version__,
         "machine": platform.machine(),
     }

@@ -17,16 +17,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import resource
-import sys
 import time
 
-from benchmarks._common import efficiency_line, flop_efficiency
-
-
-def _peak_rss_mb() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return r / 1024 if sys.platform != "darwin" else r / 2**20
+from benchmarks._common import efficiency_line, flop_efficiency, peak_rss_mb
 
 
 def main(argv=None) -> dict:
@@ -108,7 +101,7 @@ def main(argv=None) -> dict:
         "infer_images_per_s": n_infer / infer_wall,
         "infer_wall_s": infer_wall,
         "infer_cpu_s": infer_cpu,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "peak_gpu_mb": torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None,
         **efficiency,
     }

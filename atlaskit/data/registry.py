@@ -42,9 +42,10 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-import filelock
 import requests
 
+from atlaskit._atomic import LOCKS as _LOCKS  # cache sub-folder of the per-entry lock files
+from atlaskit._atomic import atomic_write, file_lock
 from atlaskit.errors import DataError, FetchError
 
 __all__ = [
@@ -65,7 +66,6 @@ _CHUNK = 1 << 20
 _NET_CHUNK = 1 << 16
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _STAMPS = ".stamps"  # cache sub-folder of verification stamps, kept apart from the data files
-_LOCKS = ".locks"  # cache sub-folder of per-entry lock files (see Registry._lock)
 
 
 class RegistryWarning(UserWarning):
@@ -439,7 +439,7 @@ class Registry:
 
     # ---- filling the cache, one process at a time per entry
 
-    def _lock(self, entry: Entry) -> filelock.FileLock:
+    def _lock(self, entry: Entry):
         """An inter-process lock for writing ``entry`` into the cache.
 
         Two processes (workshop laptops sharing a cache folder, DataLoader workers) filling the
@@ -448,9 +448,7 @@ class Registry:
         dies, even by SIGKILL, so a crashed download never blocks the next one; the lock file
         itself stays behind, empty and harmless.
         """
-        path = self.cache_dir() / _LOCKS / f"{entry.name}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return filelock.FileLock(path)
+        return file_lock(self.cache_dir(), entry.name)
 
     def _fill(self, entry: Entry, mirrored: Path | None, progress: bool) -> Path:
         """Put a verified copy of ``entry`` into the cache (from ``mirrored``, else downloaded)."""
@@ -690,14 +688,8 @@ def _progress_bar(entry: Entry, progress: bool, initial: int, total: int | None)
 
 def _atomic_write_text(path: Path, text: str) -> None:
     # A unique temporary name: stamps are also written by readers, outside the entry's lock.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def _unknown(kind: str, name: str, known: Iterable[str]) -> str:

@@ -43,10 +43,10 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import filelock
 import numpy as np
 import pandas as pd
 
+from atlaskit._atomic import file_lock
 from atlaskit.errors import DataError
 
 __all__ = ["ArrayStore", "StoreWriter", "content_key", "store_path"]
@@ -164,11 +164,9 @@ def _looks_like_store(path: Path) -> bool:
     return (path / HEADER).is_file() or (path / COMPLETE).exists() or (path / IMAGES).is_file()
 
 
-def _build_lock(path: Path) -> filelock.FileLock:
+def _build_lock(path: Path):
     """Inter-process lock of the store at ``path`` (flock/LockFileEx: freed when its holder dies)."""
-    lock = path.parent / ".locks" / f"{path.name}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    return filelock.FileLock(lock)
+    return file_lock(path.parent, path.name)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -730,9 +730,7 @@ class CytoselfModel(nn.Module):
                 losses[f"classifier{k}"] = F.cross_entropy(logits, y)
                 with torch.no_grad():
                     metrics[f"metric_accuracy{k}"] = (logits.argmax(1) == y).float().mean()
-            classification = losses[f"classifier{present[0][0]}"]
-            for k, _ in present[1:]:
-                classification = classification + losses[f"classifier{k}"]
+            classification = sum(losses[f"classifier{k}"] for k, _ in present)  # 0 + x is exact
             total = total + c.classifier_weight * classification
         return {"loss": total, **losses, **metrics}
 

@@ -53,7 +53,6 @@ import argparse
 import hashlib
 import os
 import re
-import tempfile
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -62,6 +61,8 @@ from typing import Mapping
 
 import numpy as np
 
+from atlaskit._atomic import atomic_write
+from atlaskit.data.sequences import _ASCII_UPPER
 from atlaskit.errors import DataError, ParameterError
 
 __all__ = [
@@ -104,7 +105,6 @@ ESM_WEIGHTS_ENV = "ATLASKIT_ESM_WEIGHTS"
 # ---------------------------------------------------------------------------------------------
 
 
-_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 def clean_sequence(sequence: str, record_id: str = "<sequence>") -> str:
@@ -212,14 +212,8 @@ class EmbeddingCache:
         """Write atomically (temporary file, then rename), so readers never see half a file."""
         p = self.path(key, sequence)
         p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".emb-", suffix=".npy", dir=p.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, np.asarray(vector, dtype=np.float32), allow_pickle=False)
-            os.replace(tmp, p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(p) as fh:
+            np.save(fh, np.asarray(vector, dtype=np.float32), allow_pickle=False)
 
 
 # ---------------------------------------------------------------------------------------------

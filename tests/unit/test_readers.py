@@ -23,11 +23,12 @@ from atlaskit.data.readers import (
 from atlaskit.errors import AtlaskitError, DataError, ParameterError
 
 
-def _fetch_or_skip(name: str) -> Path:
-    from atlaskit.data.registry import fetch
+def _fetch_or_skip(name: str, *, group: bool = False) -> Path:
+    """A registered file (or, with ``group``, folder) from the cache or mirror; skip without one."""
+    from atlaskit.data.registry import fetch, fetch_group
 
     try:
-        return fetch(name)
+        return fetch_group(name) if group else fetch(name)
     except AtlaskitError as err:
         pytest.skip(f"{name} unavailable: {err}")
 
@@ -360,15 +361,13 @@ def test_npz_missing_file(tmp_path):
         read_npz_crops(tmp_path / "nope.npz")
 
 
-def test_cnnfcn_load_data_reads_the_mirror_sample_with_missing_zeros(mirror, tmp_path):
+def test_cnnfcn_load_data_reads_the_mirror_sample_with_missing_zeros(tmp_path):
     """Chapter 03 with data=real on the mirror's sample: one channel file per image id, so the
     other three channels must be filled with zeros (``missing="zeros"``); the default refuses."""
     from atlaskit.studies import cnnfcn
 
-    folder = mirror / "hpa" / "kaggle2018-sample"
-    labels_csv = mirror / "hpa" / "kaggle2018-train-labels.csv"
-    if not folder.is_dir() or not labels_csv.is_file():
-        pytest.skip("the mirror has no hpa/kaggle2018-sample")
+    folder = _fetch_or_skip("hpa/kaggle2018-sample", group=True)
+    labels_csv = _fetch_or_skip("hpa/kaggle2018-train-labels.csv")
     p = cnnfcn.preset("tiny")
     with pytest.raises(DataError, match="channel file missing"):
         cnnfcn.load_data(p, "real", data_dir=folder, labels_csv=labels_csv, root=tmp_path / "err")

@@ -293,8 +293,83 @@ def execute_chapter(
     return ChapterResult(name, output, seconds, params)
 
 
-def build_html(root: Path = ROOT, *, warnings_as_errors: bool = True) -> Path:
-    """Render the book with jupyter-book 1.x into ``<root>/_build/html`` (no execution)."""
+_URL = re.compile(r"^https?://[^/\s]+(/[^\s]*)?$")
+_REPOSITORY_URL = re.compile(r"^https?://[^/\s]+/[^/\s]+/[^/\s]+?(\.git)?/?$")
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Where the book's chapters can be opened and run: repository and launch services.
+
+    The book itself names no repository (its public address is the publisher's choice); a
+    hosting workflow passes one to :func:`build_html` (``atlaskit book --repository URL
+    --binderhub https://mybinder.org``) and every chapter page then gets a repository link and one
+    launch button per service. Building stays offline: the buttons are links.
+
+    The services open ``book/chapters/<chapter>.ipynb`` on ``branch``: executed chapters are build
+    products, not kept on ``main``, so name a branch the hosting workflow pushes them to.
+
+    Parameters
+    ----------
+    repository : str
+        ``https://<host>/<owner>/<name>`` (GitHub and GitLab get short Binder links; other hosts
+        are cloned by URL).
+    branch : str, default "main"
+    binderhub, jupyterhub : str, optional
+        Base URLs of a BinderHub (e.g. ``https://mybinder.org``) or a JupyterHub with nbgitpuller.
+    colab : bool, default False
+        A Google Colab button (GitHub repositories only).
+    """
+
+    repository: str
+    branch: str = "main"
+    binderhub: str | None = None
+    jupyterhub: str | None = None
+    colab: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.repository, str) or not _REPOSITORY_URL.match(self.repository):
+            raise ParameterError(
+                f"repository {self.repository!r} is not a repository address; expected "
+                "https://<host>/<owner>/<name>, e.g. https://github.com/<owner>/<name>"
+            )
+        if not isinstance(self.branch, str) or not self.branch or re.search(r"\s|\.\.|^[-/]", self.branch):
+            raise ParameterError(f"branch {self.branch!r} is not a git branch name")
+        for name in ("binderhub", "jupyterhub"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not _URL.match(value)):
+                raise ParameterError(f"{name} {value!r} is not an http(s) address, e.g. https://mybinder.org")
+        if self.colab and not self.repository.startswith(("https://github.com/", "http://github.com/")):
+            raise ParameterError(f"Colab opens notebooks from GitHub only; {self.repository} is not on github.com")
+
+    def apply(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of the book configuration (``_config.yml`` as a dict) with these buttons."""
+        out = json.loads(json.dumps(dict(config)))  # deep copy of plain YAML data
+        repository = self.repository.rstrip("/").removesuffix(".git")
+        out["repository"] = {**out.get("repository", {}), "url": repository, "branch": self.branch,
+                             "path_to_book": ""}  # the book's root is the repository's root
+        out["html"] = {**out.get("html", {}), "use_repository_button": True}
+        out["launch_buttons"] = {
+            **out.get("launch_buttons", {}),
+            "binderhub_url": (self.binderhub or "").rstrip("/"),
+            "jupyterhub_url": (self.jupyterhub or "").rstrip("/"),
+            "colab_url": "https://colab.research.google.com" if self.colab else "",
+        }
+        return out
+
+
+def build_html(root: Path = ROOT, *, warnings_as_errors: bool = True, launch: Launch | None = None) -> Path:
+    """Render the book with jupyter-book 1.x into ``<root>/_build/html`` (no execution).
+
+    Parameters
+    ----------
+    root : Path
+        The book's root (``_config.yml``, ``_toc.yml``, ``book/``).
+    warnings_as_errors : bool, default True
+    launch : Launch, optional
+        Repository and launch services for the chapter pages' buttons; the configuration used
+        is ``_config.yml`` with those set, written to ``<root>/_build/_config.launch.yml``.
+    """
     executable = Path(sys.executable).with_name("jupyter-book")
     command = [str(executable) if executable.exists() else "jupyter-book", "build", str(root), "--builder", "html"]
     if warnings_as_errors:
@@ -306,6 +381,18 @@ def build_html(root: Path = ROOT, *, warnings_as_errors: bool = True) -> Path:
             + ", ".join(str(p.relative_to(root)) for p in missing)
             + " (run `atlaskit book` or `atlaskit run <chapter>` first)"
         )
+    if launch is not None:
+        import yaml
+
+        from atlaskit._atomic import atomic_write
+
+        config = launch.apply(yaml.safe_load((root / "_config.yml").read_text()) or {})
+        derived = root / "_build" / "_config.launch.yml"
+        derived.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(derived, "w") as fh:
+            fh.write("# _config.yml with launch buttons (written by atlaskit.book.build_html)\n")
+            yaml.safe_dump(config, fh, sort_keys=False)
+        command += ["--config", str(derived)]
     completed = subprocess.run(command, cwd=root, capture_output=True, text=True)
     if completed.returncode != 0:
         tail = "\n".join((completed.stdout + completed.stderr).strip().splitlines()[-30:])
@@ -325,6 +412,7 @@ def build_book(
     log: Callable[[str], None] = print,
     notebooks: Path | None = None,
     out_dir: Path | None = None,
+    launch: Launch | None = None,
 ) -> list[ChapterResult]:
     """Execute chapters at their default parameters, then render HTML.
 
@@ -341,6 +429,8 @@ def build_book(
     notebooks, out_dir : Path, optional
         Folder of the jupytext sources (default ``notebooks/``) and of the executed notebooks
         (default ``book/chapters/``).
+    launch : Launch, optional
+        Repository and launch buttons of the rendered pages (see :class:`Launch`).
 
     Raises
     ------
@@ -377,7 +467,7 @@ def build_book(
         )
     if html:
         log("▶ rendering HTML with jupyter-book …")
-        out = build_html()
+        out = build_html(launch=launch)
         log(f"✓ book at {out / 'index.html'}")
     return results
 

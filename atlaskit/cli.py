@@ -5,6 +5,7 @@ Examples
 ::
 
     atlaskit book                                   # execute every chapter, render HTML
+    atlaskit book --repository https://github.com/<owner>/<repo> --branch book --binderhub https://mybinder.org
     atlaskit run 01_cytoself -p scale full -p data real -p data_dir /data/opencell
     atlaskit chapters                               # list chapters and their parameters
     atlaskit data list                              # registered files and where they are found
@@ -17,29 +18,57 @@ import argparse
 import sys
 from pathlib import Path
 
-from atlaskit.errors import AtlaskitError
+from atlaskit.errors import AtlaskitError, ParameterError
 
 
 def _parameter_pairs(pairs: list[list[str]] | None) -> dict[str, str]:
     return {name: value for name, value in (pairs or [])}
 
 
+def _launch(args: argparse.Namespace):
+    """The :class:`atlaskit.book.Launch` the launch options describe (None without --repository)."""
+    from atlaskit.book import Launch
+
+    if args.repository is None:
+        given = [f"--{name}" for name in ("binderhub", "jupyterhub") if getattr(args, name)]
+        given += ["--colab"] * bool(args.colab) + ["--branch"] * (args.branch is not None)
+        if given:
+            raise ParameterError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --repository URL (the repository the buttons open)")
+        return None
+    return Launch(args.repository, args.branch or "main", args.binderhub, args.jupyterhub, args.colab)
+
+
+def _add_launch_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("launch buttons (the HTML pages; building stays offline)")
+    g.add_argument("--repository", metavar="URL", help="repository the pages link to, https://<host>/<owner>/<name>")
+    g.add_argument("--branch", help="branch holding the executed chapters (book/chapters/*.ipynb; default main)")
+    g.add_argument("--binderhub", metavar="URL", help="a BinderHub, e.g. https://mybinder.org")
+    g.add_argument("--jupyterhub", metavar="URL", help="a JupyterHub with nbgitpuller")
+    g.add_argument("--colab", action="store_true", help="a Google Colab button (GitHub repositories)")
+
+
 def cmd_book(args: argparse.Namespace) -> int:
     from atlaskit import book
 
-    book.build_book(args.chapter or None, html=not args.no_html)
+    launch = _launch(args)  # checked before an hour of chapters
+    if launch is not None and args.no_html:
+        raise ParameterError("launch options only change the HTML: drop --no-html")
+    book.build_book(args.chapter or None, html=not args.no_html, launch=launch)
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from atlaskit import book
 
+    launch = _launch(args)
+    if launch is not None and not args.html:
+        raise ParameterError("launch options only change the HTML: add --html")
     result = book.execute_chapter(
         args.chapter, _parameter_pairs(args.parameter), output=Path(args.output) if args.output else None
     )
     print(f"✓ {result.chapter} in {result.seconds:.0f} s → {result.output}")
     if args.html:
-        print(f"✓ book at {book.build_html() / 'index.html'}")
+        print(f"✓ book at {book.build_html(launch=launch) / 'index.html'}")
     return 0
 
 
@@ -132,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("book", help="execute chapters at default parameters and render the HTML book")
     p.add_argument("--chapter", action="append", help="only this chapter (repeatable)")
     p.add_argument("--no-html", action="store_true", help="execute chapters only")
+    _add_launch_options(p)
     p.set_defaults(func=cmd_book)
 
     p = sub.add_parser("run", help="execute one chapter with parameters")
@@ -139,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), help="set a parameter")
     p.add_argument("-o", "--output", help="executed notebook path (default book/chapters/<chapter>.ipynb)")
     p.add_argument("--html", action="store_true", help="rebuild the HTML book afterwards")
+    _add_launch_options(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("chapters", help="list chapters and their parameters")

@@ -6,6 +6,7 @@ Run from the repository root::
     python -m benchmarks.train_cytoself --config small --steps 20
     python -m benchmarks.train_cytoself --device cuda --steps 50   # on a GPU: bf16 autocast + channels-last
     python -m benchmarks.train_cytoself --config port-demo --classes 40 --steps 10   # vs the public code's demo
+    python -m benchmarks.train_cytoself --config port --recompute   # half the activation memory
 
 Times full optimisation steps (forward, every loss term, backward, Adam update) on random inputs
 shaped like cytoself's (protein in [0, 1], nucleus distance in [-1, 1], 2 x 100 x 100; protein
@@ -67,10 +68,15 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--compile", action="store_true",
                     help="torch.compile the loss computation (fuses batch norm + SiLU; first steps compile)")
+    ap.add_argument("--recompute", action="store_true",
+                    help="keep only convolution outputs for backward; rerun batch norm, activations and "
+                         "residual sums there (atlaskit.models.blocks.set_recompute; less memory, same results)")
     ap.add_argument("--no-flops", action="store_true", help="skip FLOP counting and the GEMM peak")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="also print the N most expensive operators of one step (torch.profiler)")
     args = ap.parse_args(argv)
+    if args.compile and args.recompute:
+        ap.error("--compile already recomputes element-wise work in the backward pass; use one of the two")
     if args.batch < 1 or args.steps < 1 or args.warmup < 0 or args.threads < 1 or args.classes < 2:
         ap.error("--batch, --steps, --threads must be positive, --warmup >= 0, --classes >= 2")
 
@@ -85,6 +91,10 @@ def main(argv=None) -> dict:
     model = build(args.config, args.classes).to(device)
     if cuda:
         model = model.to(memory_format=torch.channels_last)
+    if args.recompute:
+        from atlaskit.models.blocks import set_recompute
+
+        set_recompute(model)
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     g = torch.Generator().manual_seed(args.seed)
@@ -155,6 +165,7 @@ def main(argv=None) -> dict:
         "amp": "bf16" if bf16 else "off",
         "channels_last": True,
         "compiled": bool(args.compile),
+        "recompute": bool(args.recompute),
         "images_per_s": round(images / wall, 3),
         "step_s": round(wall / args.steps, 3),
         "cpu_s_per_image": round(cpu / images, 4),
@@ -170,7 +181,8 @@ def main(argv=None) -> dict:
     }
     print(json.dumps(result))
     print(f"\ncytoself training throughput ({args.config}, {result['params']:,} parameters)")
-    print(f"  device            {result['device']}, {result['threads']} threads, amp {result['amp']}")
+    print(f"  device            {result['device']}, {result['threads']} threads, amp {result['amp']}"
+          + (", compiled" if args.compile else "") + (", recompute" if args.recompute else ""))
     print(f"  batch x steps     {args.batch} x {args.steps} (after {args.warmup} warm-up)")
     print(f"  images / s        {result['images_per_s']:.2f}   ({result['step_s']:.2f} s per step)")
     print(f"  CPU s / image     {result['cpu_s_per_image']:.3f}")

@@ -23,7 +23,6 @@ import re
 import shutil
 import stat
 import tarfile
-import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -104,10 +103,9 @@ def safe_extract(archive: str | os.PathLike, destination: str | os.PathLike, *,
         raise DataError(f"{destination}: already exists and is not an empty folder; choose a new "
                         f"destination for {archive.name}")
     destination.parent.mkdir(parents=True, exist_ok=True)
-    from atlaskit.data.store import _remove_stale_tmp  # same temporary-name convention as stores
+    from atlaskit.data.store import tmp_sibling  # same temporary-name convention as stores
 
-    _remove_stale_tmp(destination)
-    tmp = destination.parent / f".{destination.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = tmp_sibling(destination)
     tmp.mkdir()
     try:
         extract = _extract_zip if kind == "zip" else _extract_tar

@@ -19,7 +19,8 @@ Human Protein Atlas (CNN vs FCN)
     :func:`cyto2017_label_sets`, :func:`label_cooccurrence`; constants
     :data:`KAGGLE_HPA_CLASSES`, :data:`CYTO2017_CLASSES`, :data:`CYTO2017_DROPPED`.
 Yeast (DeepYeast)
-    :func:`yeastgfp`, :func:`yeast_classes`, :func:`deepyeast_splits`; constants
+    :func:`yeastgfp`, :func:`yeast_classes`, :func:`deepyeast_splits`,
+    :func:`deepyeast_split_files`; constants
     :data:`DEEPYEAST_CLASSES`, :data:`TRANSFER_CLASSES`, :data:`YEASTGFP_TO_DEEPYEAST`.
 """
 from __future__ import annotations
@@ -1056,6 +1057,22 @@ _DOC_FILES = {"main": "HOwt_doc.txt", "transfer": "HOwt_transfer_doc.txt"}
 _SPLITS_DIR = "yeast/deepyeast-splits"
 
 
+def deepyeast_split_files() -> list[str]:
+    """Registry names of the published DeepYeast split lists and class lists.
+
+    These are the files :func:`deepyeast_splits` reads when no ``path`` is given (each can be
+    passed to :func:`atlaskit.data.registry.fetch`).
+
+    Returns
+    -------
+    list of str
+        Registry-relative paths ``yeast/deepyeast-splits/<file>``: the two class lists
+        (``HOwt_doc.txt``, ``HOwt_transfer_doc.txt``), then the six split files in the order of
+        :data:`DEEPYEAST_SPLIT_SIZES` (``HOwt_train.txt`` ... ``HOwt_transfer_test.txt``).
+    """
+    return [f"{_SPLITS_DIR}/{name}" for name in (*_DOC_FILES.values(), *_SPLIT_FILES.values())]
+
+
 def _split_path(folder: str | PathLike | None, filename: str) -> str | PathLike | None:
     return None if folder is None else Path(folder) / filename
 
@@ -1175,4 +1192,5 @@ __all__ = [
     "opencell_annotations", "opencell_proteins", "major_localizations", "deepgps_label_counts",
     "deepgps_labels", "go_complexes", "hpa_locations", "kaggle_hpa_labels", "kaggle_to_cyto2017",
     "cyto2017_label_sets", "label_cooccurrence", "yeastgfp", "yeast_classes", "deepyeast_splits",
+    "deepyeast_split_files",
 ]

@@ -43,12 +43,14 @@ from __future__ import annotations
 import importlib
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from atlaskit.data._text import decode_text
 from atlaskit.errors import DataError
 
 __all__ = [
@@ -80,6 +82,7 @@ _ZIP_MAX_RATIO = 1100  # deflate cannot expand data by more than ~1032:1
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
+_NUL = re.compile(rb"\x00")  # the byte that marks a binary file in a text reader
 
 
 # --------------------------------------------------------------------------- helpers
@@ -109,29 +112,19 @@ def _to_unit(img: np.ndarray, path: Path) -> np.ndarray:
     raise DataError(f"{path}: unsupported pixel type {img.dtype} (expected uint8, uint16 or float)")
 
 
-def _declared_shape(path: Path) -> tuple[int, ...]:
-    """The image shape as the file's header declares it, without decoding pixels.
+def _declared_shape(path: Path, head: bytes) -> tuple[int, ...]:
+    """The image shape as the header of a non-TIFF file declares it, without decoding pixels.
 
-    PNG: the IHDR chunk (width, height, colour type); TIFF: tifffile's first series; other
-    formats: pillow's lazy ``Image.open``. An unreadable header is a DataError.
+    ``head`` holds the file's first 33 bytes. PNG: the IHDR chunk (width, height, colour type);
+    other formats: pillow's lazy ``Image.open``. An unreadable header is a DataError. TIFF
+    files are checked by :func:`_read_tiff`, which reads the header and the pixels from one
+    open handle.
     """
-    with open(path, "rb") as fh:
-        head = fh.read(33)
     if head.startswith(_PNG_SIGNATURE):
         if len(head) < 33 or head[12:16] != b"IHDR":
             raise DataError(f"{path}: not a valid PNG (no IHDR header chunk)")
         width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
         return (height, width, _PNG_CHANNELS.get(head[25], 4))
-    if head[:4] in _TIFF_MAGIC:
-        import tifffile
-
-        try:
-            # the first page only: `series` walks every IFD, which a looping or corrupt IFD chain
-            # turns into a hang (found by fuzzing)
-            with tifffile.TiffFile(path) as tif:
-                return tuple(int(n) for n in tif.pages[0].shape)
-        except Exception as err:  # tifffile raises many types for corrupt headers
-            raise DataError(f"{path}: cannot read TIFF header ({type(err).__name__}: {err})") from None
     import warnings
 
     from PIL import Image
@@ -147,9 +140,8 @@ def _declared_shape(path: Path) -> tuple[int, ...]:
         raise DataError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
 
 
-def _check_declared_size(path: Path) -> None:
-    """Refuse zero-size images and images above :data:`MAX_PIXELS` from the header alone."""
-    shape = _declared_shape(path)
+def _check_declared_size(path: Path, shape: tuple[int, ...]) -> None:
+    """Refuse zero-size images and images above :data:`MAX_PIXELS` from the header's ``shape``."""
     n = int(np.prod(shape, dtype=object))  # Python ints: no overflow for absurd headers
     dims = "x".join(map(str, shape))
     if n == 0:
@@ -162,26 +154,50 @@ def _check_declared_size(path: Path) -> None:
         )
 
 
+def _read_tiff(path: Path) -> np.ndarray:
+    """The first page of a TIFF, its declared size checked before its pixels are decoded.
+
+    One handle serves both: the page header (shape, checked by :func:`_check_declared_size`)
+    and then the pixels of the same page.
+    """
+    import tifffile
+
+    try:
+        tif = tifffile.TiffFile(path)
+    except Exception as err:  # tifffile raises many types for corrupt headers
+        raise DataError(f"{path}: cannot read TIFF header ({type(err).__name__}: {err})") from None
+    with tif:
+        try:
+            # the first page only: `series` walks every IFD, which a looping or corrupt IFD chain
+            # turns into a hang (found by fuzzing)
+            page = tif.pages[0]
+            shape = tuple(int(n) for n in page.shape)
+        except Exception as err:
+            raise DataError(f"{path}: cannot read TIFF header ({type(err).__name__}: {err})") from None
+        _check_declared_size(path, shape)
+        try:
+            return np.asarray(page.asarray())
+        except Exception as err:  # corrupt strips, unsupported compression, ...
+            raise DataError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
+
+
 def _imread(path: Path) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    _check_declared_size(path)
-    try:
-        with open(path, "rb") as fh:
-            is_tiff = fh.read(4) in _TIFF_MAGIC
-        if is_tiff:  # first page only, as checked by _check_declared_size
-            import tifffile
-
-            with tifffile.TiffFile(path) as tif:
-                img = np.asarray(tif.pages[0].asarray())
-        else:
+    with open(path, "rb") as fh:
+        head = fh.read(33)
+    if head[:4] in _TIFF_MAGIC:
+        img = _read_tiff(path)
+    else:
+        _check_declared_size(path, _declared_shape(path, head))
+        try:
             import imageio.v3 as iio
 
             # PNG via pillow directly (8- and 16-bit); no probing of every plugin on corrupt files
             plugin = "pillow" if path.suffix.lower() == ".png" else None
             img = np.asarray(iio.imread(path, plugin=plugin))
-    except Exception as err:  # imageio raises many types for corrupt files
-        raise DataError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
+        except Exception as err:  # imageio raises many types for corrupt files
+            raise DataError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
     if img.size == 0:
         raise DataError(f"{path}: zero-size image (shape {img.shape})")
     return img
@@ -189,16 +205,12 @@ def _imread(path: Path) -> np.ndarray:
 
 def _read_text(path: Path, what: str) -> str:
     """A small text file's content; binary or non-UTF-8 content is a DataError naming the line."""
-    raw = path.read_bytes()
-    nul = raw.find(b"\x00")
-    if nul >= 0:
-        line = raw.count(b"\n", 0, nul) + 1
-        raise DataError(f"{path}: binary content (NUL byte at line {line}); not a {what}")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        raise DataError(f"{path}: line {line}: not UTF-8 text (byte {err.start}); not a {what}") from None
+    return decode_text(
+        path.read_bytes(),
+        _NUL,
+        lambda byte, line: f"{path}: binary content (NUL byte at line {line}); not a {what}",
+        lambda line, offset: f"{path}: line {line}: not UTF-8 text (byte {offset}); not a {what}",
+    )
 
 
 def _check_npy_header(fh, path: Path, available: int, what: str = "") -> None:

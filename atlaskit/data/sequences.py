@@ -48,6 +48,7 @@ from typing import Literal, Mapping
 
 import pandas as pd
 
+from atlaskit.data._text import decode_text
 from atlaskit.data.registry import file_key as _key
 from atlaskit.errors import DataError
 
@@ -155,20 +156,14 @@ def _read_text(path: Path) -> str:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:  # zlib.error: found by fuzzing
             raise DataError(f"{path}: corrupt gzip stream ({exc})") from None
-    control = _CONTROL.search(raw)
-    if control is not None:
-        line = raw.count(b"\n", 0, control.start()) + 1
-        raise DataError(
-            f"{path}: binary content (control byte {control.group()!r} at line {line}); not a FASTA text file"
-        )
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise DataError(
-            f"{path}: binary or non-UTF-8 content at line {line} (byte {exc.start}); "
-            "not a FASTA text file"
-        ) from None
+    return decode_text(
+        raw,
+        _CONTROL,
+        lambda byte, line: f"{path}: binary content (control byte {byte!r} at line {line}); not a FASTA text file",
+        lambda line, offset: (
+            f"{path}: binary or non-UTF-8 content at line {line} (byte {offset}); not a FASTA text file"
+        ),
+    )
 
 
 _SPACE = re.compile(r"\s+")

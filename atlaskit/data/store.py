@@ -160,6 +160,27 @@ def _remove_stale_tmp(path: Path) -> None:
             shutil.rmtree(cand, ignore_errors=True)
 
 
+def tmp_sibling(path: Path) -> Path:
+    """A fresh name for a hidden temporary sibling of ``path``, to build in and rename into place.
+
+    The name is ``.<name>.tmp-<pid>-<random>`` next to ``path``; siblings of that form left by
+    processes that are gone (an interrupted build or extraction) are removed first. The folder
+    itself is not created.
+
+    Parameters
+    ----------
+    path : Path
+        The final folder (a store, an extracted archive); its parent must exist to be cleaned.
+
+    Returns
+    -------
+    Path
+        ``path.parent / ".<name>.tmp-<pid>-<random>"``, unique to this process and call.
+    """
+    _remove_stale_tmp(path)
+    return path.parent / f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
 def _looks_like_store(path: Path) -> bool:
     return (path / HEADER).is_file() or (path / COMPLETE).exists() or (path / IMAGES).is_file()
 
@@ -236,8 +257,7 @@ class StoreWriter:
         if self.path.exists() and not (_looks_like_store(self.path) or not any(self.path.iterdir())):
             raise DataError(f"{self.path}: exists and is not an array store; refusing to replace it")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_tmp(self.path)
-        self.tmp = self.path.parent / f".{self.path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.tmp = tmp_sibling(self.path)
         self.tmp.mkdir()
         self._item_bytes = int(np.prod(self.shape_per_item)) * self.dtype.itemsize
         reserve_n = self.n_items if self.n_items is not None else 10**15

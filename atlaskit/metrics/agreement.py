@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from atlaskit.errors import DataError, ParameterError
+from atlaskit.metrics._checks import as_class_indices, as_float64, is_numeric
 
 __all__ = [
     "confusion",
@@ -48,14 +49,9 @@ def _labels(y, name: str) -> np.ndarray:
     a = np.asarray(y)
     if a.ndim != 1:
         raise DataError(f"{name} must be a 1-D array of class indices, got shape {a.shape}")
-    if a.size and not np.issubdtype(a.dtype, np.integer):
-        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
-            raise DataError(f"{name} contains NaN or inf; class indices must be finite integers")
-        if np.issubdtype(a.dtype, np.floating) and np.all(a == np.round(a)):
-            a = a.astype(np.int64)
-        else:
-            raise DataError(f"{name} must hold integer class indices, got dtype {a.dtype}")
-    return a.astype(np.int64)
+    if a.size == 0:  # an empty input of any dtype is refused later, with the other input in view
+        return a.astype(np.int64)
+    return as_class_indices(a, name)
 
 
 def _pair(y_true, y_pred, n_classes: int | None) -> tuple[np.ndarray, np.ndarray, int]:
@@ -112,10 +108,7 @@ def precision_recall(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     precision, recall : ndarray (..., K)
         NaN where a class was never predicted (precision) or never present (recall).
     """
-    cm = np.asarray(cm)
-    if cm.dtype.kind not in "biuf":
-        raise DataError(f"confusion matrices must hold numbers, got dtype {cm.dtype}")
-    cm = cm.astype(np.float64)
+    cm = as_float64(cm, "confusion matrices", "hold numbers")
     if cm.ndim < 2 or cm.shape[-1] != cm.shape[-2] or cm.shape[-1] == 0:
         raise DataError(f"confusion matrices must be (..., K, K) with K >= 1, got shape {cm.shape}")
     if not np.isfinite(cm).all() or (cm < 0).any():
@@ -138,7 +131,7 @@ def bootstrap_confusions(cm: np.ndarray, n_resamples: int, seed: int = 0) -> np.
     ndarray of int64, (n_resamples, K, K)
     """
     cm = np.asarray(cm)
-    if cm.dtype.kind not in "biuf" or cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.size == 0:
+    if not is_numeric(cm) or cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.size == 0:
         raise DataError(f"cm must be a (K, K) matrix of non-negative counts, got {cm.dtype} shape {cm.shape}")
     # counts: a NaN or fractional entry would be truncated silently by the multinomial draw
     if not np.isfinite(cm).all() or (cm < 0).any() or (cm != np.round(cm)).any():
@@ -232,10 +225,7 @@ def _alpha(alpha, k: int) -> np.ndarray:
 
 
 def _counts(counts) -> np.ndarray:
-    c = np.asarray(counts)
-    if c.dtype.kind not in "biuf":
-        raise DataError(f"counts must be numbers, got dtype {c.dtype}")
-    c = c.astype(np.float64)
+    c = as_float64(counts, "counts", "be numbers")
     if c.ndim == 1:
         c = c[None]
     if c.ndim != 2 or c.shape[1] == 0 or (c < 0).any() or not np.isfinite(c).all():

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from atlaskit.errors import DataError, ParameterError
+from atlaskit.metrics._checks import as_class_indices, as_float64
 
 __all__ = [
     "confusion",
@@ -62,17 +63,10 @@ def _labels(y, name: str = "y_true") -> np.ndarray:
         raise DataError(f"{name} must be 1-D, got shape {a.shape}")
     if a.size == 0:
         raise DataError(f"{name} is empty")
-    if not np.issubdtype(a.dtype, np.integer):
-        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
-            # checked before the cast: NaN/inf would become arbitrary (negative) integers
-            raise DataError(f"{name} contains NaN or inf; class indices must be finite integers")
-        if np.issubdtype(a.dtype, np.floating) and np.all(a == np.round(a)):
-            a = a.astype(np.int64)
-        else:
-            raise DataError(f"{name} must hold integer class indices, got dtype {a.dtype}")
-    if (a < 0).any():
+    indices = as_class_indices(a, name)
+    if (a < 0).any():  # on the input: a huge uint64 is not "negative", as before the cast
         raise DataError(f"{name} holds negative class indices")
-    return a.astype(np.int64)
+    return indices
 
 
 def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +87,7 @@ def _n_classes(n_classes: int | None, *arrays: np.ndarray) -> int:
 
 def _proba(proba, n: int) -> np.ndarray:
     """(N, K) probabilities; a 1-D input is P(class 1) of a binary problem."""
-    p = _floats(proba, "proba")
+    p = as_float64(proba, "proba")
     if p.ndim == 1:
         p = np.stack([1 - p, p], axis=1)
     if p.ndim != 2 or p.shape[0] != n or p.shape[1] < 2:
@@ -102,14 +96,6 @@ def _proba(proba, n: int) -> np.ndarray:
         raise DataError("proba contains NaN or inf")
     # values outside [0, 1] are allowed: AUROC/AUPRC and the argmax only use the order of scores
     return p
-
-
-def _floats(x, name: str) -> np.ndarray:
-    """``x`` as float64, or a DataError (not numpy's ValueError/TypeError) for strings, objects, complex."""
-    a = np.asarray(x)
-    if a.dtype.kind not in "biuf":
-        raise DataError(f"{name} must be numeric, got dtype {a.dtype}")
-    return a.astype(np.float64)
 
 
 def _check_positive(positive, k: int):
@@ -384,8 +370,8 @@ _MIN_SIDE = 3  # the smallest image with an odd SSIM window that leaves a centre
 
 
 def _image_pair(pred, target) -> tuple[np.ndarray, np.ndarray]:
-    p = _floats(pred, "generated image")
-    t = _floats(target, "target image")
+    p = as_float64(pred, "generated image")
+    t = as_float64(target, "target image")
     if p.shape != t.shape:
         raise DataError(f"generated image {p.shape} and target {t.shape} differ in shape")
     if p.ndim == 3 and p.shape[0] == 1:  # (1, H, W) channel-first single channel

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from atlaskit.errors import DataError, ParameterError
+from atlaskit.metrics._checks import as_float64, is_numeric
 
 __all__ = [
     "threshold_grid",
@@ -69,10 +70,7 @@ def _as_multihot(y, name: str) -> np.ndarray:
 
 
 def _as_scores(s, name: str = "y_score") -> np.ndarray:
-    a = np.asarray(s)
-    if a.dtype.kind not in "biuf":
-        raise DataError(f"{name} must be numeric, got dtype {a.dtype}")
-    a = a.astype(np.float64)
+    a = as_float64(s, name)
     if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
         raise DataError(f"{name} must be a non-empty 2-D array (images, classes), got shape {a.shape}")
     if not np.isfinite(a).all():
@@ -172,10 +170,7 @@ def dice_thresholds(y_true, y_score, step: float = 0.01) -> tuple[np.ndarray, np
 def apply_thresholds(y_score, thresholds) -> np.ndarray:
     """Boolean predictions ``y_score >= thresholds`` (thresholds broadcast over the images)."""
     s = _as_scores(y_score)
-    th = np.asarray(thresholds)
-    if th.dtype.kind not in "biuf":
-        raise DataError(f"thresholds must be numeric, got dtype {th.dtype}")
-    th = th.astype(np.float64)
+    th = as_float64(thresholds, "thresholds")
     if th.shape != (s.shape[1],):
         raise DataError(f"thresholds must have one value per class ({s.shape[1]}), got shape {th.shape}")
     if not np.isfinite(th).all():
@@ -359,7 +354,7 @@ def wilson_interval(successes, trials, z: float = 1.96) -> tuple[np.ndarray, np.
     """Wilson score interval of a binomial proportion (95 % for z = 1.96); NaN where trials = 0."""
     k = np.asarray(successes)
     n = np.asarray(trials)
-    if k.dtype.kind not in "biuf" or n.dtype.kind not in "biuf":
+    if not (is_numeric(k) and is_numeric(n)):
         raise DataError(f"successes and trials must be numbers, got {k.dtype} and {n.dtype}")
     k, n = k.astype(np.float64), n.astype(np.float64)
     if not (np.isfinite(k).all() and np.isfinite(n).all()):

@@ -10,17 +10,24 @@
   conv-bn-act, conv-bn, add the input, act.
 * :func:`resize` / :class:`Resize` -- interpolation to an exact spatial size.
 * :class:`MLPHead` -- fully connected classifier (Linear-act-dropout repeated, then Linear).
+* :func:`set_recompute` -- trade a little element-wise work for activation memory in
+  :class:`ConvBNAct` and :class:`ResidualBlock`: only convolution outputs are kept for the
+  backward pass; batch norm, activation and residual sums are recomputed from them (no
+  convolution is run twice, results are bit-identical).
 
 Every module accepts channels-last tensors: nothing here calls ``.view`` on a tensor that may be
 non-contiguous (``reshape`` / ``flatten`` are used instead).
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import Tensor, nn
 
 from atlaskit.errors import ParameterError
@@ -30,6 +37,7 @@ __all__ = [
     "make_activation",
     "conv_output_size",
     "ConvBNAct",
+    "set_recompute",
     "SqueezeExcite",
     "drop_connect",
     "MBConv",
@@ -81,6 +89,94 @@ def conv_output_size(size: int, kernel_size: int, stride: int) -> int:
     return (size + 2 * pad - kernel_size) // stride + 1
 
 
+# ---------------------------------------------------------------- activation recomputation
+# A training step keeps, for the backward pass, every tensor an operator needs: for
+# conv -> BN -> act that is the conv output (for BN) and the BN output (for SiLU), then the act
+# output (for the next conv). With recomputation on, a module keeps only its convolution outputs;
+# the element-wise tail (BN, activation, residual sum) runs inside
+# ``torch.utils.checkpoint`` and is rerun in the backward pass from those outputs. The regions are
+# cut so that each ends with a convolution's *input* (non-reentrant checkpointing stops
+# recomputing once the last saved tensor is back, before that convolution runs) or with a tensor
+# nobody saves; no convolution runs twice.
+
+_RECOMPUTE_STATE = threading.local()
+
+
+@contextlib.contextmanager
+def _recomputing() -> Iterator[None]:
+    """Mark the backward-pass rerun of a checkpointed region (see :func:`_batch_norm`)."""
+    previous = getattr(_RECOMPUTE_STATE, "active", False)
+    _RECOMPUTE_STATE.active = True
+    try:
+        yield
+    finally:
+        _RECOMPUTE_STATE.active = previous
+
+
+def _checkpoint_contexts():
+    return contextlib.nullcontext(), _recomputing()
+
+
+def _recompute(fn: Callable[..., Tensor], *args) -> Tensor:
+    """``fn(*args)``, keeping only the tensor arguments for backward (rerun there)."""
+    return torch.utils.checkpoint.checkpoint(
+        fn, *args, use_reentrant=False, context_fn=_checkpoint_contexts
+    )
+
+
+def _batch_norm(bn: nn.BatchNorm2d, x: Tensor) -> Tensor:
+    """``bn(x)``; when rerun in the backward pass, the running statistics are not updated again.
+
+    The rerun normalises with the same batch statistics (same input), so its output is
+    identical; momentum 0 leaves ``running_mean``/``running_var`` unchanged and
+    ``num_batches_tracked`` is not incremented a second time.
+    """
+    if bn.training and getattr(_RECOMPUTE_STATE, "active", False):
+        return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, True, 0.0, bn.eps)
+    return bn(x)
+
+
+def _bn_act(bn: nn.BatchNorm2d, act: nn.Module, x: Tensor) -> Tensor:
+    return act(_batch_norm(bn, x))
+
+
+def _bn_act_conv(bn: nn.BatchNorm2d, act: nn.Module, conv: nn.Conv2d, x: Tensor) -> Tensor:
+    return conv(act(_batch_norm(bn, x)))
+
+
+def _bn_add_act(bn: nn.BatchNorm2d, act: nn.Module, x: Tensor, residual: Tensor) -> Tensor:
+    return act(residual + _batch_norm(bn, x))
+
+
+def _recompute_active(module: nn.Module) -> bool:
+    return module.recompute and module.training and torch.is_grad_enabled()
+
+
+def set_recompute(module: nn.Module, enabled: bool = True) -> int:
+    """Switch activation recomputation on or off for every :class:`ConvBNAct` and
+    :class:`ResidualBlock` inside ``module`` (the module itself included).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    enabled : bool, default True
+        On: in training mode with gradients enabled, only convolution outputs are kept for the
+        backward pass and the batch norm / activation / residual sum are rerun there. Outputs,
+        gradients and batch-norm running statistics are unchanged; no convolution runs twice.
+
+    Returns
+    -------
+    int
+        How many modules were switched (0: none of these blocks in ``module``).
+    """
+    switched = 0
+    for m in module.modules():
+        if isinstance(m, (ConvBNAct, ResidualBlock)):
+            m.recompute = bool(enabled)
+            switched += 1
+    return switched
+
+
 class ConvBNAct(nn.Sequential):
     """Conv2d (no bias) -> BatchNorm2d -> activation.
 
@@ -123,6 +219,13 @@ class ConvBNAct(nn.Sequential):
             nn.BatchNorm2d(out_channels),
             make_activation(act),
         )
+        self.recompute = False  # see set_recompute
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not _recompute_active(self):
+            return super().forward(x)
+        conv, bn, act = self
+        return _recompute(_bn_act, bn, act, conv(x))  # keeps the conv output, not BN's
 
 
 class SqueezeExcite(nn.Module):
@@ -347,9 +450,17 @@ class ResidualBlock(nn.Module):
         self.conv1 = ConvBNAct(channels, channels, kernel_size, act=act)
         self.conv2 = ConvBNAct(channels, channels, kernel_size, act=None)
         self.act = make_activation(act)
+        self.recompute = False  # see set_recompute
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.act(x + self.conv2(self.conv1(x)))  # (B, C, H, W)
+        if not _recompute_active(self):
+            return self.act(x + self.conv2(self.conv1(x)))  # (B, C, H, W)
+        conv1, bn1, act1 = self.conv1
+        conv2, bn2, _ = self.conv2
+        c1 = conv1(x)  # (B, C, H, W), kept
+        # Keeps c1 only; the rerun stops once conv2's input is back, before conv2 itself runs.
+        c2 = _recompute(_bn_act_conv, bn1, act1, conv2, c1)  # (B, C, H, W)
+        return _recompute(_bn_add_act, bn2, self.act, c2, x)  # keeps c2 and x (already kept)
 
 
 _INTERP_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")

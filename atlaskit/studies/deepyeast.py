@@ -439,8 +439,7 @@ def data_sources(data: str, data_dir: str | Path | None = None) -> tuple[list[st
     folder = Path(data_dir)
     if (folder / "HOwt_train.txt").is_file():
         return [], [folder]
-    names = [*catalogs._DOC_FILES.values(), *catalogs._SPLIT_FILES.values()]
-    return [f"{catalogs._SPLITS_DIR}/{name}" for name in names], [folder]
+    return catalogs.deepyeast_split_files(), [folder]
 
 
 def _real_batches(data_dir: Path, table: pd.DataFrame, splits: Sequence[str], classes: Sequence[str]):

@@ -84,3 +84,37 @@ def test_workshop_page_is_in_the_book(html):
     text = re.sub(r"<[^>]+>", "", (html / "book" / "workshop.html").read_text())
     assert "atlaskit data fetch --all --fill-cache" in text and "-p scale tiny" in text
 
+
+
+def test_the_default_book_has_no_launch_buttons(html):
+    page = (html / "book" / "chapters" / "00_data.html").read_text()
+    assert "mybinder" not in page and "colab.research.google.com" not in page
+
+
+@pytest.fixture(scope="module")
+def html_with_launch(executed_chapters, tmp_path_factory):
+    """A one-chapter book (intro, 00_data, workshop) rendered with launch buttons."""
+    root = tmp_path_factory.mktemp("launch")
+    shutil.copy(book.ROOT / "_config.yml", root / "_config.yml")
+    (root / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/chapters/00_data\n  - file: book/workshop\n"
+    )
+    (root / "book" / "chapters").mkdir(parents=True)
+    for item in ("intro.md", "workshop.md"):
+        shutil.copy(book.ROOT / "book" / item, root / "book" / item)
+    shutil.copy(executed_chapters["00_data"], root / "book" / "chapters" / "00_data.ipynb")
+    shutil.copytree(book.ROOT / "notebooks", root / "notebooks")
+    launch = book.Launch("https://github.com/someone/atlas", "built", binderhub="https://binder.example.org/",
+                         jupyterhub="https://hub.example.org", colab=True)
+    return book.build_html(root, launch=launch)
+
+
+def test_launch_buttons_open_the_chapter_on_the_named_repository(html_with_launch):
+    page = (html_with_launch / "book" / "chapters" / "00_data.html").read_text()
+    links = set(re.findall(r'href="(https://[^"]+)"', page))
+    notebook = "book/chapters/00_data.ipynb"
+    assert f"https://binder.example.org/v2/gh/someone/atlas/built?urlpath=tree/{notebook}" in links
+    assert f"https://colab.research.google.com/github/someone/atlas/blob/built/{notebook}" in links
+    assert any(link.startswith("https://hub.example.org/hub/user-redirect/git-pull?") and "branch=built" in link
+               for link in links)
+    assert "https://github.com/someone/atlas" in links  # the repository button

@@ -259,3 +259,60 @@ def test_provenance_refuses_unknown_files_and_missing_folders(tmp_path):
         book.provenance(["no/such.csv"])
     with pytest.raises(ParameterError, match="does not exist or is not a folder"):
         book.provenance(folders=[tmp_path / "missing"])
+
+
+# ---------------------------------------------------------------- launch buttons
+def test_launch_sets_repository_and_services_and_keeps_the_rest():
+    config = {"title": "T", "html": {"use_download_button": True}, "launch_buttons": {"notebook_interface": "classic"}}
+    out = book.Launch("https://github.com/o/r.git", "built", binderhub="https://mybinder.org/", colab=True).apply(config)
+    assert out["repository"] == {"url": "https://github.com/o/r", "branch": "built", "path_to_book": ""}
+    assert out["html"] == {"use_download_button": True, "use_repository_button": True}
+    assert out["launch_buttons"] == {"notebook_interface": "classic", "binderhub_url": "https://mybinder.org",
+                                     "jupyterhub_url": "", "colab_url": "https://colab.research.google.com"}
+    assert config["html"] == {"use_download_button": True} and "repository" not in config  # not modified
+
+
+def test_launch_without_services_only_links_the_repository():
+    out = book.Launch("https://gitlab.com/o/r").apply({})
+    assert out["repository"]["branch"] == "main"
+    assert not any(out["launch_buttons"].values())
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(repository="github.com/o/r"), "not a repository address"),
+        (dict(repository="https://github.com/o"), "not a repository address"),
+        (dict(repository="https://github.com/o/r", branch=""), "not a git branch name"),
+        (dict(repository="https://github.com/o/r", branch="a b"), "not a git branch name"),
+        (dict(repository="https://github.com/o/r", binderhub="mybinder.org"), "binderhub 'mybinder.org' is not an http"),
+        (dict(repository="https://gitlab.com/o/r", colab=True), "GitHub only"),
+    ],
+)
+def test_bad_launch_settings_are_clear_errors(kwargs, message):
+    with pytest.raises(ParameterError, match=message):
+        book.Launch(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["book", "--binderhub", "https://mybinder.org"], "--binderhub needs --repository URL"),
+        (["book", "--repository", "https://github.com/o/r", "--no-html"], "drop --no-html"),
+        (["run", "00", "--repository", "https://github.com/o/r"], "add --html"),
+        (["book", "--repository", "nope"], "not a repository address"),
+    ],
+)
+def test_cli_refuses_launch_options_before_running_anything(argv, message, monkeypatch, capsys):
+    monkeypatch.setattr(book, "build_book", lambda *a, **k: pytest.fail("chapters ran"))
+    monkeypatch.setattr(book, "execute_chapter", lambda *a, **k: pytest.fail("chapter ran"))
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_book_passes_the_launch_settings(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(book, "build_book", lambda chapters, html, launch: seen.update(launch=launch))
+    argv = ["book", "--repository", "https://github.com/o/r", "--branch", "built", "--binderhub", "https://b.org"]
+    assert cli.main(argv) == 0
+    assert seen["launch"] == book.Launch("https://github.com/o/r", "built", binderhub="https://b.org")

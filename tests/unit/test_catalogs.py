@@ -373,3 +373,24 @@ def test_deepyeast_doc_mismatch(tmp_path):
     folder = _write_splits(tmp_path / "splits", sizes, doc="label;label_idx\nnucleus;0\n")
     with pytest.raises(DataError, match=r"HOwt_doc\.txt: class list"):
         cat.deepyeast_splits(folder, check_sizes=False)
+
+
+def test_deepyeast_split_files_name_the_registered_lists(tmp_path):
+    from atlaskit.data import registry
+
+    files = cat.deepyeast_split_files()
+    prefix = "yeast/deepyeast-splits/"
+    assert files == [
+        prefix + name
+        for name in (
+            "HOwt_doc.txt", "HOwt_transfer_doc.txt", "HOwt_train.txt", "HOwt_val.txt", "HOwt_test.txt",
+            "HOwt_transfer_train.txt", "HOwt_transfer_val.txt", "HOwt_transfer_test.txt",
+        )
+    ]
+    assert all(name in registry.entries() for name in files)
+    # exactly the files deepyeast_splits reads from a folder of one's own
+    folder = _write_splits(tmp_path / "splits", {k: 1 for k in cat.DEEPYEAST_SPLIT_SIZES})
+    assert sorted(p.name for p in folder.iterdir()) == sorted(name[len(prefix):] for name in files)
+    assert len(cat.deepyeast_splits(folder, check_sizes=False)) == 6
+    files.append("changed by the caller")  # a fresh list each call
+    assert len(cat.deepyeast_split_files()) == 8

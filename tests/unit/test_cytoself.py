@@ -341,3 +341,65 @@ def test_drop_connect_and_heads():
     assert ResidualBlock(6)(torch.randn(2, 6, 5, 5)).shape == (2, 6, 5, 5)
     dec = ResNetDecoder(576, 64, 4, 25, linear_output=False)
     assert dec(torch.randn(2, 576, 4, 4)).shape == (2, 64, 25, 25)
+
+
+# ----------------------------------------------------------------------------- recomputation
+def _step_grads(model, x, y):
+    model.zero_grad(set_to_none=True)
+    model.compute_losses(x, y)["loss"].backward()
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def _saved_bytes(fn) -> int:
+    """Bytes of distinct tensor storages autograd keeps for the backward pass of ``fn()``."""
+    storages = {}
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(storages.values())
+
+
+def test_recompute_is_bit_identical_and_runs_no_convolution_twice():
+    from atlaskit.models.blocks import set_recompute
+    from atlaskit.profiling import count_flops
+
+    torch.manual_seed(5)
+    cfg = CytoselfConfig.tiny(num_classes=5, decoder_hidden=None)  # port-style decoders
+    ref = CytoselfModel(cfg).train()
+    rec = CytoselfModel(cfg).train()
+    rec.load_state_dict(ref.state_dict())
+    assert set_recompute(rec) > 0  # encoders' ConvBNAct (MBConv, stem, head) and both decoders
+    x, y = _batch(cfg)
+    for step in range(2):  # two steps: the second starts from updated running statistics
+        torch.manual_seed(step)
+        g_ref = _step_grads(ref, x, y)
+        torch.manual_seed(step)
+        g_rec = _step_grads(rec, x, y)
+        assert g_ref.keys() == g_rec.keys()
+        for name in g_ref:
+            assert torch.equal(g_ref[name], g_rec[name]), name
+        for (name, a), (_, b) in zip(ref.named_buffers(), rec.named_buffers()):
+            assert torch.equal(a, b), name  # running stats updated once, not twice
+    # Same convolution and matmul work: nothing but batch norm / activations is rerun.
+    flops = [count_flops(lambda m=m: m.compute_losses(x, y)["loss"].backward()).total for m in (ref, rec)]
+    assert flops[0] == flops[1]
+
+
+def test_recompute_halves_what_a_residual_stack_keeps_for_backward():
+    from atlaskit.models.blocks import ConvBNAct, set_recompute
+
+    torch.manual_seed(0)
+    net = nn.Sequential(ResidualBlock(16), ResidualBlock(16), ConvBNAct(16, 8), nn.Conv2d(8, 2, 3, padding=1))
+    x = torch.randn(2, 16, 20, 20)
+    plain = _saved_bytes(lambda: net(x))
+    set_recompute(net)
+    kept = _saved_bytes(lambda: net(x))
+    assert kept < 0.6 * plain, (kept, plain)
+    net.eval()  # evaluation: recomputation is off, the usual graph is kept
+    in_eval = _saved_bytes(lambda: net(x))
+    assert set_recompute(net, False) == 7  # 2 residual blocks, their 4 ConvBNAct, 1 ConvBNAct
+    assert _saved_bytes(lambda: net(x)) == in_eval

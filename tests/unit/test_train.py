@@ -419,3 +419,44 @@ def test_compiled_step_matches_eager_and_shares_the_fingerprint():
         # atol: the bias before batch norm gets a ~0 gradient that Adam normalises, so its
         # rounding differences grow to ~5e-5; everything else agrees to ~1e-7.
         torch.testing.assert_close(b, a, rtol=1e-4, atol=2e-4, msg=name)
+
+
+# --------------------------------------------------------------------------- activation recomputation
+class ResidualCNN(nn.Module):
+    """Conv-BN-act blocks and a residual unit: what ``recompute_activations`` acts on."""
+
+    def __init__(self):
+        super().__init__()
+        from atlaskit.models.blocks import ConvBNAct, ResidualBlock
+
+        self.net = nn.Sequential(ConvBNAct(2, 6), ResidualBlock(6), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                 nn.Linear(6, 3))
+
+    def compute_losses(self, x, y):
+        return {"loss": F.cross_entropy(self.net(x), y)}
+
+
+def test_recompute_activations_trains_bit_identically():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(48, 2, 8, 8, generator=g), torch.randint(0, 3, (48,), generator=g)
+    runs = []
+    for recompute in (False, True):
+        torch.manual_seed(0)
+        trainer = Trainer(ResidualCNN(), cfg(epochs=2, recompute_activations=recompute),
+                          train_data=TensorDataset(x, y))
+        runs.append((trainer, trainer.fit()))
+    (plain, h_plain), (rec, h_rec) = runs
+    assert rec.fingerprint == plain.fingerprint  # a memory setting: either may resume the other
+    assert [r["loss"] for r in h_rec.train] == [r["loss"] for r in h_plain.train]
+    for (name, a), (_, b) in zip(plain.model.state_dict().items(), rec.model.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_recompute_activations_errors():
+    with pytest.raises(ParameterError, match="use one of the two"):
+        TrainConfig(compile=True, recompute_activations=True)
+    with pytest.raises(ParameterError, match="expected True or False"):
+        TrainConfig(recompute_activations="yes")
+    train, _ = data()
+    with pytest.raises(ParameterError, match="no ConvBNAct or ResidualBlock"):
+        Trainer(MLP(), cfg(recompute_activations=True), train_data=train)

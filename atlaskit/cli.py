@@ -25,17 +25,25 @@ def _parameter_pairs(pairs: list[list[str]] | None) -> dict[str, str]:
     return {name: value for name, value in (pairs or [])}
 
 
-def _launch(args: argparse.Namespace):
-    """The :class:`atlaskit.book.Launch` the launch options describe (None without --repository)."""
+def _launch(args: argparse.Namespace, *, html: bool, hint: str):
+    """The :class:`atlaskit.book.Launch` the launch options describe (None without --repository).
+
+    Refused before anything runs: options without ``--repository``, or with no HTML to render
+    (``hint`` says which flag to change).
+    """
     from atlaskit.book import Launch
 
     if args.repository is None:
         given = [f"--{name}" for name in ("binderhub", "jupyterhub") if getattr(args, name)]
         given += ["--colab"] * bool(args.colab) + ["--branch"] * (args.branch is not None)
         if given:
-            raise ParameterError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --repository URL (the repository the buttons open)")
+            verb = "needs" if len(given) == 1 else "need"
+            raise ParameterError(f"{', '.join(given)} {verb} --repository URL (the repository the buttons open)")
         return None
-    return Launch(args.repository, args.branch or "main", args.binderhub, args.jupyterhub, args.colab)
+    launch = Launch(args.repository, args.branch or "main", args.binderhub, args.jupyterhub, args.colab)
+    if not html:
+        raise ParameterError(f"launch options only change the HTML: {hint}")
+    return launch
 
 
 def _add_launch_options(p: argparse.ArgumentParser) -> None:
@@ -50,9 +58,7 @@ def _add_launch_options(p: argparse.ArgumentParser) -> None:
 def cmd_book(args: argparse.Namespace) -> int:
     from atlaskit import book
 
-    launch = _launch(args)  # checked before an hour of chapters
-    if launch is not None and args.no_html:
-        raise ParameterError("launch options only change the HTML: drop --no-html")
+    launch = _launch(args, html=not args.no_html, hint="drop --no-html")  # before an hour of chapters
     book.build_book(args.chapter or None, html=not args.no_html, launch=launch)
     return 0
 
@@ -60,9 +66,7 @@ def cmd_book(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from atlaskit import book
 
-    launch = _launch(args)
-    if launch is not None and not args.html:
-        raise ParameterError("launch options only change the HTML: add --html")
+    launch = _launch(args, html=args.html, hint="add --html")
     result = book.execute_chapter(
         args.chapter, _parameter_pairs(args.parameter), output=Path(args.output) if args.output else None
     )

@@ -105,8 +105,6 @@ ESM_WEIGHTS_ENV = "ATLASKIT_ESM_WEIGHTS"
 # ---------------------------------------------------------------------------------------------
 
 
-
-
 def clean_sequence(sequence: str, record_id: str = "<sequence>") -> str:
     """Upper-case ``sequence``, drop white space, and check its letters.
 

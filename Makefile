@@ -5,7 +5,11 @@
 
 PYTHON ?= python3
 VENV   ?= .venv
+# Chapters executed at once (each kernel gets cores / JOBS threads); JOBS=1 runs them one by one.
+JOBS   ?= 2
 PY     := $(VENV)/bin/python
+# What `atlaskit book --jobs $(JOBS)` gives each kernel (atlaskit.book.thread_environment).
+THREADS_ENV = $(shell $(PY) -c "from atlaskit.book import thread_environment as t; print(' '.join(f'{k}={v}' for k, v in t($(JOBS)).items()))")
 STAMP  := $(VENV)/.installed
 # The read-only data mirror beside the project (tests, CI); users without one download into a cache.
 ifneq ($(wildcard ../shared/data),)
@@ -19,17 +23,20 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # then reuses those runs (same parameters and code), so it checks the analyses reproduce.
 book: $(STAMP)
 	rm -rf _build/runs
-	$(PY) -m atlaskit book
+	$(PY) -m atlaskit book --jobs $(JOBS)
 
 chapters: $(STAMP)
 	rm -rf _build/runs
-	$(PY) -m atlaskit book --no-html
+	$(PY) -m atlaskit book --no-html --jobs $(JOBS)
 
 html: $(STAMP)
 	$(PY) -c "from atlaskit.book import build_html; print(build_html() / 'index.html')"
 
+# The tests run in JOBS worker processes (pytest-xdist; one file per worker at a time, so a
+# chapter's cells stay in order), each with the thread counts the chapters' kernels had, so
+# that nbval's re-execution computes with the same threads as the first run.
 test: chapters
-	$(PY) -m pytest tests book/chapters --nbval-lax -p no:cacheprovider
+	$(THREADS_ENV) $(PY) -m pytest tests book/chapters --nbval-lax -p no:cacheprovider -n $(JOBS) --dist loadfile
 
 unit: $(STAMP)
 	$(PY) -m pytest tests -p no:cacheprovider

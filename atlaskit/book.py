@@ -204,13 +204,26 @@ def _local_kernel_manager_class():
     the connection is unencrypted. Where IPC sockets do not exist (Windows), TCP is used.
     """
     from jupyter_client.manager import AsyncKernelManager
-    from traitlets import CaselessStrEnum
+    from traitlets import CaselessStrEnum, default
 
     if os.name == "nt":
         return AsyncKernelManager
 
     class LocalKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _ip_default(self) -> str:
+            # jupyter_client's default socket prefix is "kernel-ipc" in the working folder, the
+            # same for every kernel: two chapters executed at once would open each other's
+            # sockets. A fresh prefix in the user's runtime folder cannot collide.
+            import uuid
+
+            from jupyter_core.paths import jupyter_runtime_dir
+
+            runtime = Path(jupyter_runtime_dir())
+            runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+            return str(runtime / f"atlaskit-kernel-{uuid.uuid4().hex[:12]}-ipc")
 
     return LocalKernelManager
 
@@ -405,6 +418,49 @@ def _toc_chapters(root: Path) -> list[Path]:
     return [root / f"{m}.ipynb" for m in re.findall(r"file:\s*(book/chapters/\S+)", toc)]
 
 
+#: Variables that size a process's thread pools (torch/OpenMP, BLAS, numba). With ``jobs``
+#: chapters at once, each kernel gets ``cores // jobs`` threads unless the user set them.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def thread_environment(jobs: int, cores: int | None = None) -> dict[str, str]:
+    """Thread-count variables for one of ``jobs`` kernels running side by side.
+
+    Oversubscribed OpenMP pools (two kernels each spinning on every core) are far slower than
+    splitting the cores, so each kernel gets ``max(1, cores // jobs)`` threads. Variables the
+    user has set are left as they are; ``jobs == 1`` changes nothing.
+    """
+    if jobs <= 1:
+        return {}
+    cores = cores or os.cpu_count() or 1
+    threads = str(max(1, cores // jobs))
+    return {name: threads for name in THREAD_VARIABLES if name not in os.environ}
+
+
+def _execute_with_environment(
+    name: str, output: Path, notebooks: Path, environment: Mapping[str, str], build: Path
+) -> ChapterResult:
+    """Worker-process entry of :func:`build_book` with ``jobs > 1``: a fresh interpreter, so the
+    thread variables and the parent's build folder (``_build/failed/``) are set here."""
+    global BUILD
+    BUILD = build
+    os.environ.update(environment)
+    return execute_chapter(name, output=output, notebooks=notebooks)
+
+
+def _chapter_order(names: list[str]) -> list[str]:
+    """Longest first by the last recorded times (``_build/chapter-times.json``), so that with
+    several jobs the long chapters do not start last; book order where none are recorded."""
+    path = BUILD / "chapter-times.json"
+    try:
+        times = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError):
+        times = {}
+    if not isinstance(times, dict) or not all(isinstance(times.get(n), (int, float)) for n in names):
+        return list(names)
+    return sorted(names, key=lambda n: -times[n])
+
+
 def build_book(
     chapters: list[str] | None = None,
     *,
@@ -413,6 +469,7 @@ def build_book(
     notebooks: Path | None = None,
     out_dir: Path | None = None,
     launch: Launch | None = None,
+    jobs: int = 1,
 ) -> list[ChapterResult]:
     """Execute chapters at their default parameters, then render HTML.
 
@@ -431,34 +488,77 @@ def build_book(
         (default ``book/chapters/``).
     launch : Launch, optional
         Repository and launch buttons of the rendered pages (see :class:`Launch`).
+    jobs : int, default 1
+        Chapters executed at once, each in its own kernel with ``cores // jobs`` threads (see
+        :func:`thread_environment`). Chapters share nothing but content-keyed caches, which are
+        safe to fill concurrently; the notebooks are the same as one by one (up to the
+        floating-point order of a different thread count), and each chapter's reported time is
+        then its time beside the others.
 
     Raises
     ------
     ChapterError
         One or more chapters failed; the message lists each one.
     """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ParameterError(f"jobs must be a positive integer, got {jobs!r}")
     notebooks = Path(notebooks) if notebooks is not None else NOTEBOOKS
     out_dir = Path(out_dir) if out_dir is not None else CHAPTERS_OUT
     # Resolve every name first: a typo must not surface after an hour of other chapters.
     names = [resolve_chapter(c, notebooks)[0] for c in chapters] if chapters else list(chapter_sources(notebooks))
     results: list[ChapterResult] = []
     failures: list[str] = []
-    for name in names:
-        log(f"▶ executing {name} …")
+
+    def finished(name: str, result: ChapterResult | None, error: BaseException | None) -> None:
         output = out_dir / f"{name}.ipynb"
-        try:
-            result = execute_chapter(name, output=output, notebooks=notebooks)
-        except Exception as error:  # noqa: BLE001 - one chapter's failure must not stop the others (Ctrl-C still does)
+        if error is not None:
             message = (str(error) if isinstance(error, ChapterError)
                        else f"chapter {name} failed: {type(error).__name__}: {error}")
             kept = (f"{output} still holds its previous successful run (not this one)" if output.exists()
                     else f"{output} was not written")
             failures.append(f"{message}\n  {kept}")
             log(f"✗ {failures[-1]}")
-            continue
+            return
         results.append(result)
         shown = result.output.relative_to(ROOT) if result.output.is_relative_to(ROOT) else result.output
         log(f"✓ {result.chapter} in {result.seconds:.0f} s → {shown}")
+
+    jobs = min(jobs, len(names))
+    if jobs == 1:
+        for name in names:
+            log(f"▶ executing {name} …")
+            try:
+                result = execute_chapter(name, output=out_dir / f"{name}.ipynb", notebooks=notebooks)
+            except Exception as error:  # noqa: BLE001 - one chapter's failure must not stop the others (Ctrl-C still does)
+                finished(name, None, error)
+            else:
+                finished(name, result, None)
+    else:
+        import concurrent.futures
+        import multiprocessing
+
+        environment = thread_environment(jobs)
+        threads = environment.get("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "the default"))
+        log(f"▶ executing {len(names)} chapters, {jobs} at a time ({threads} threads each) …")
+        # spawn: a fresh interpreter per worker, nothing inherited from this process's threads.
+        pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            futures = {
+                pool.submit(_execute_with_environment, name, out_dir / f"{name}.ipynb", notebooks, environment, BUILD): name
+                for name in _chapter_order(names)
+            }
+            for future in concurrent.futures.as_completed(futures):
+                try:
+                    result = future.result()
+                except Exception as error:  # noqa: BLE001 - as above
+                    finished(futures[future], None, error)
+                else:
+                    finished(futures[future], result, None)
+        finally:
+            # On Ctrl-C: drop the chapters not started; the running kernels end with their workers.
+            pool.shutdown(wait=True, cancel_futures=True)
+        order = {name: i for i, name in enumerate(names)}
+        results.sort(key=lambda r: order[r.chapter])
     _write_times(results)
     if failures:
         ok = ", ".join(r.chapter for r in results) or "none"

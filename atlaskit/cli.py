@@ -46,6 +46,16 @@ def _launch(args: argparse.Namespace, *, html: bool, hint: str):
     return launch
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _add_launch_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("launch buttons (the HTML pages; building stays offline)")
     g.add_argument("--repository", metavar="URL", help="repository the pages link to, https://<host>/<owner>/<name>")
@@ -59,7 +69,7 @@ def cmd_book(args: argparse.Namespace) -> int:
     from atlaskit import book
 
     launch = _launch(args, html=not args.no_html, hint="drop --no-html")  # before an hour of chapters
-    book.build_book(args.chapter or None, html=not args.no_html, launch=launch)
+    book.build_book(args.chapter or None, html=not args.no_html, launch=launch, jobs=args.jobs)
     return 0
 
 
@@ -165,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("book", help="execute chapters at default parameters and render the HTML book")
     p.add_argument("--chapter", action="append", help="only this chapter (repeatable)")
     p.add_argument("--no-html", action="store_true", help="execute chapters only")
+    p.add_argument("-j", "--jobs", type=_positive_int, default=1, metavar="N",
+                   help="chapters executed at once, each with cores/N threads (default 1)")
     _add_launch_options(p)
     p.set_defaults(func=cmd_book)
 

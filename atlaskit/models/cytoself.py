@@ -83,6 +83,7 @@ from atlaskit.models.blocks import (
     ResidualBlock,
     conv_output_size,
     mbconv_stack,
+    recompute_region,
     resize,
 )
 from atlaskit.models.vq import VectorQuantizer, VQOutput
@@ -463,8 +464,20 @@ class ResNetDecoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.first(x)  # (B, hidden, in_size, in_size)
-        h = self.blocks(h)  # (B, width, out_size, out_size)
+        for block in self.blocks:
+            upsample, unit = block[0], block[1]
+            if isinstance(unit, ResidualBlock) and unit.keeps_only_input():
+                # Resizing inside the first unit's recomputed region: the region keeps the small
+                # input (a quarter of the pixels), not the resized map.
+                h = recompute_region(_resize_then_unit, upsample, unit, h)  # (B, width, target, target)
+                h = block[2:](h)
+            else:
+                h = block(h)  # (B, width, target, target)
         return self.last(h)  # (B, out_channels, out_size, out_size)
+
+
+def _resize_then_unit(upsample: nn.Module, unit: ResidualBlock, x: Tensor) -> Tensor:
+    return unit.forward_elementwise(upsample(x))
 
 
 class _Encoder(nn.Module):

@@ -3,6 +3,7 @@ and a failed run never replaces a good notebook."""
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 
 import nbformat
@@ -70,9 +71,11 @@ def test_cli_run_changes_what_chapter_00_shows(tmp_path, capsys):
     assert "annotations of grade ≥ 3" in outputs[3]
 
 
-def test_book_build_with_a_failing_chapter_keeps_the_others(tmp_path, monkeypatch):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_book_build_with_a_failing_chapter_keeps_the_others(tmp_path, monkeypatch, jobs):
     """Real kernels: the good chapter is written, the failing one keeps its previous notebook and
-    its partly executed run lands in _build/failed/; the report names chapter, cell and error."""
+    its partly executed run lands in _build/failed/; the report names chapter, cell and error.
+    With two jobs the chapters run side by side, in worker processes."""
     notebooks, out = tmp_path / "notebooks", tmp_path / "chapters"
     notebooks.mkdir()
     (notebooks / "05_good.py").write_text(GOOD)
@@ -81,7 +84,7 @@ def test_book_build_with_a_failing_chapter_keeps_the_others(tmp_path, monkeypatc
     out.mkdir()
     (out / "06_bad.ipynb").write_text("previous good run")
     with pytest.raises(book.ChapterError) as info:
-        book.build_book(notebooks=notebooks, out_dir=out, html=False, log=lambda _: None)
+        book.build_book(notebooks=notebooks, out_dir=out, html=False, log=lambda _: None, jobs=jobs)
     message = str(info.value)
     assert message.startswith("1 of 2 chapter(s) failed (succeeded: 05_good)")
     assert "chapter 06_bad failed in cell" in message and "ValueError: the third cell broke" in message
@@ -89,3 +92,35 @@ def test_book_build_with_a_failing_chapter_keeps_the_others(tmp_path, monkeypatc
     assert "hellohello" in _stream_text(out / "05_good.ipynb")
     assert (out / "06_bad.ipynb").read_text() == "previous good run"
     assert "hellohello" in _stream_text(tmp_path / "_build" / "failed" / "06_bad.ipynb")
+
+
+THREADS = textwrap.dedent(
+    """\
+    # %% tags=["parameters"]
+    tag = "a"
+
+    # %%
+    import os
+    print(tag, "threads", os.environ.get("OMP_NUM_THREADS"), os.environ.get("NUMBA_NUM_THREADS"))
+    """
+)
+
+
+def test_chapters_side_by_side_share_the_cores(tmp_path, monkeypatch):
+    """`jobs=2`: both chapters are written and each kernel gets half the cores' threads."""
+    for name in book.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(book, "BUILD", tmp_path / "_build")
+    notebooks, out = tmp_path / "notebooks", tmp_path / "chapters"
+    notebooks.mkdir()
+    out.mkdir()
+    for name in ("05_one", "06_two"):
+        (notebooks / f"{name}.py").write_text(THREADS)
+    log = []
+    results = book.build_book(notebooks=notebooks, out_dir=out, html=False, log=log.append, jobs=2)
+    assert [r.chapter for r in results] == ["05_one", "06_two"]  # book order, whatever finished first
+    expected = str(max(1, (os.cpu_count() or 1) // 2))
+    for name in ("05_one", "06_two"):
+        assert f"a threads {expected} {expected}" in _stream_text(out / f"{name}.ipynb")
+    assert log[0].startswith("▶ executing 2 chapters, 2 at a time")
+    assert json.loads((tmp_path / "_build" / "chapter-times.json").read_text()).keys() == {"05_one", "06_two"}

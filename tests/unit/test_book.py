@@ -312,7 +312,50 @@ def test_cli_refuses_launch_options_before_running_anything(argv, message, monke
 
 def test_cli_book_passes_the_launch_settings(monkeypatch):
     seen = {}
-    monkeypatch.setattr(book, "build_book", lambda chapters, html, launch: seen.update(launch=launch))
+    monkeypatch.setattr(book, "build_book", lambda chapters, html, launch, jobs: seen.update(launch=launch, jobs=jobs))
     argv = ["book", "--repository", "https://github.com/o/r", "--branch", "built", "--binderhub", "https://b.org"]
     assert cli.main(argv) == 0
     assert seen["launch"] == book.Launch("https://github.com/o/r", "built", binderhub="https://b.org")
+    assert seen["jobs"] == 1
+
+
+def test_cli_book_jobs(monkeypatch, capsys):
+    seen = {}
+    monkeypatch.setattr(book, "build_book", lambda chapters, html, launch, jobs: seen.update(jobs=jobs))
+    assert cli.main(["book", "--no-html", "--jobs", "3"]) == 0
+    assert seen["jobs"] == 3
+    for bad in ("0", "two"):
+        with pytest.raises(SystemExit):
+            cli.main(["book", "--jobs", bad])
+        assert f"expected a positive integer, got '{bad}'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("jobs", [0, -1, True, 1.5, "2"])
+def test_build_book_refuses_bad_jobs_before_running_any(book_folders, jobs):
+    notebooks, out, _, attempted = book_folders
+    with pytest.raises(ParameterError, match="jobs must be a positive integer"):
+        book.build_book(notebooks=notebooks, out_dir=out, jobs=jobs)
+    assert attempted == []
+
+
+def test_thread_environment_splits_the_cores_and_keeps_what_the_user_set(monkeypatch):
+    for name in book.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert book.thread_environment(1, cores=8) == {}
+    assert book.thread_environment(2, cores=8) == {name: "4" for name in book.THREAD_VARIABLES}
+    assert book.thread_environment(3, cores=2) == {name: "1" for name in book.THREAD_VARIABLES}
+    monkeypatch.setenv("OMP_NUM_THREADS", "6")  # the user's choice wins
+    assert "OMP_NUM_THREADS" not in book.thread_environment(2, cores=8)
+
+
+def test_chapter_order_puts_the_longest_first_when_times_are_known(book_folders):
+    _, _, build, _ = book_folders
+    names = ["07_demo", "08_other", "09_third"]
+    assert book._chapter_order(names) == names  # no times recorded: book order
+    build.mkdir(exist_ok=True)
+    (build / "chapter-times.json").write_text(json.dumps({"07_demo": 3, "08_other": 9, "09_third": 5}))
+    assert book._chapter_order(names) == ["08_other", "09_third", "07_demo"]
+    (build / "chapter-times.json").write_text(json.dumps({"07_demo": 3}))  # one missing: book order
+    assert book._chapter_order(names) == names
+    (build / "chapter-times.json").write_text("{not json")
+    assert book._chapter_order(names) == names

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from atlaskit.errors import ParameterError
 from atlaskit.models.blocks import (
     MBConv,
     MLPHead,
@@ -363,7 +364,8 @@ def _saved_bytes(fn) -> int:
     return sum(storages.values())
 
 
-def test_recompute_is_bit_identical_and_runs_no_convolution_twice():
+@pytest.mark.parametrize("level", ["elementwise", "residual"])
+def test_recompute_is_bit_identical_and_reruns_only_what_its_level_says(level):
     from atlaskit.models.blocks import set_recompute
     from atlaskit.profiling import count_flops
 
@@ -372,7 +374,7 @@ def test_recompute_is_bit_identical_and_runs_no_convolution_twice():
     ref = CytoselfModel(cfg).train()
     rec = CytoselfModel(cfg).train()
     rec.load_state_dict(ref.state_dict())
-    assert set_recompute(rec) > 0  # encoders' ConvBNAct (MBConv, stem, head) and both decoders
+    assert set_recompute(rec, level) > 0  # encoders' ConvBNAct (MBConv, stem, head) and both decoders
     x, y = _batch(cfg)
     for step in range(2):  # two steps: the second starts from updated running statistics
         torch.manual_seed(step)
@@ -384,9 +386,24 @@ def test_recompute_is_bit_identical_and_runs_no_convolution_twice():
             assert torch.equal(g_ref[name], g_rec[name]), name
         for (name, a), (_, b) in zip(ref.named_buffers(), rec.named_buffers()):
             assert torch.equal(a, b), name  # running stats updated once, not twice
-    # Same convolution and matmul work: nothing but batch norm / activations is rerun.
     flops = [count_flops(lambda m=m: m.compute_losses(x, y)["loss"].backward()).total for m in (ref, rec)]
-    assert flops[0] == flops[1]
+    if level == "elementwise":
+        # Same convolution and matmul work: nothing but batch norm / activations is rerun.
+        assert flops[0] == flops[1]
+    else:
+        # Exactly one more forward pass of every residual block (decoder units, encoder MBConvs).
+        units = [m for m in rec.modules() if isinstance(m, (ResidualBlock, MBConv))]
+        inputs = []
+        hooks = [u.register_forward_pre_hook(lambda u, a: inputs.append((u, a[0].detach()))) for u in units]
+        with torch.no_grad():
+            rec.eval()
+            rec.compute_losses(x, y)
+            rec.train()
+        for h in hooks:
+            h.remove()
+        assert len(inputs) == len(units) > 0
+        unit_forward = sum(count_flops(lambda u=u, a=a: u(a)).total for u, a in inputs)
+        assert flops[1] == flops[0] + unit_forward
 
 
 def test_recompute_halves_what_a_residual_stack_keeps_for_backward():
@@ -399,7 +416,13 @@ def test_recompute_halves_what_a_residual_stack_keeps_for_backward():
     set_recompute(net)
     kept = _saved_bytes(lambda: net(x))
     assert kept < 0.6 * plain, (kept, plain)
+    set_recompute(net, "residual")
+    kept_residual = _saved_bytes(lambda: net(x))
+    # Each unit keeps its input only (not its two convolution outputs): a third of "elementwise".
+    assert kept_residual < 0.5 * kept, (kept_residual, kept)
     net.eval()  # evaluation: recomputation is off, the usual graph is kept
     in_eval = _saved_bytes(lambda: net(x))
     assert set_recompute(net, False) == 7  # 2 residual blocks, their 4 ConvBNAct, 1 ConvBNAct
+    with pytest.raises(ParameterError, match="'elementwise', 'residual'"):
+        set_recompute(net, "convolutions")
     assert _saved_bytes(lambda: net(x)) == in_eval

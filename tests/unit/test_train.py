@@ -440,23 +440,28 @@ def test_recompute_activations_trains_bit_identically():
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(48, 2, 8, 8, generator=g), torch.randint(0, 3, (48,), generator=g)
     runs = []
-    for recompute in (False, True):
+    for recompute in (False, True, "residual"):
         torch.manual_seed(0)
         trainer = Trainer(ResidualCNN(), cfg(epochs=2, recompute_activations=recompute),
                           train_data=TensorDataset(x, y))
         runs.append((trainer, trainer.fit()))
-    (plain, h_plain), (rec, h_rec) = runs
-    assert rec.fingerprint == plain.fingerprint  # a memory setting: either may resume the other
-    assert [r["loss"] for r in h_rec.train] == [r["loss"] for r in h_plain.train]
-    for (name, a), (_, b) in zip(plain.model.state_dict().items(), rec.model.state_dict().items()):
-        assert torch.equal(a, b), name
+    (plain, h_plain), *recomputed = runs
+    for rec, h_rec in recomputed:
+        assert rec.fingerprint == plain.fingerprint  # a memory setting: either may resume the other
+        assert [r["loss"] for r in h_rec.train] == [r["loss"] for r in h_plain.train]
+        for (name, a), (_, b) in zip(plain.model.state_dict().items(), rec.model.state_dict().items()):
+            assert torch.equal(a, b), name
 
 
 def test_recompute_activations_errors():
     with pytest.raises(ParameterError, match="use one of the two"):
         TrainConfig(compile=True, recompute_activations=True)
-    with pytest.raises(ParameterError, match="expected True or False"):
+    with pytest.raises(ParameterError, match="use one of the two"):
+        TrainConfig(compile=True, recompute_activations="residual")
+    with pytest.raises(ParameterError, match="expected True, False, 'elementwise' or 'residual'"):
         TrainConfig(recompute_activations="yes")
+    with pytest.raises(ParameterError, match="expected True or False"):
+        TrainConfig(compile="yes")
     train, _ = data()
-    with pytest.raises(ParameterError, match="no ConvBNAct or ResidualBlock"):
+    with pytest.raises(ParameterError, match="no ConvBNAct, ResidualBlock or MBConv"):
         Trainer(MLP(), cfg(recompute_activations=True), train_data=train)

@@ -538,24 +538,33 @@ def build_book(
         import multiprocessing
 
         environment = thread_environment(jobs)
-        threads = environment.get("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "the default"))
-        log(f"▶ executing {len(names)} chapters, {jobs} at a time ({threads} threads each) …")
+        threads = environment.get("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS"))
+        each = "the default threads" if threads is None else f"{threads} thread{'' if threads == '1' else 's'}"
+        log(f"▶ executing {len(names)} chapters, {jobs} at a time ({each} each) …")
         # spawn: a fresh interpreter per worker, nothing inherited from this process's threads.
         pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+        waiting, running = _chapter_order(names), {}
         try:
-            futures = {
-                pool.submit(_execute_with_environment, name, out_dir / f"{name}.ipynb", notebooks, environment, BUILD): name
-                for name in _chapter_order(names)
-            }
-            for future in concurrent.futures.as_completed(futures):
-                try:
-                    result = future.result()
-                except Exception as error:  # noqa: BLE001 - as above
-                    finished(futures[future], None, error)
-                else:
-                    finished(futures[future], result, None)
+            while waiting or running:
+                # Submitted only when a worker is free: after Ctrl-C no queued chapter starts.
+                while waiting and len(running) < jobs:
+                    name = waiting.pop(0)
+                    log(f"▶ executing {name} …")
+                    future = pool.submit(_execute_with_environment, name, out_dir / f"{name}.ipynb",
+                                         notebooks, environment, BUILD)
+                    running[future] = name
+                done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in done:
+                    name = running.pop(future)
+                    try:
+                        result = future.result()
+                    except Exception as error:  # noqa: BLE001 - as above
+                        finished(name, None, error)
+                    else:
+                        finished(name, result, None)
         finally:
-            # On Ctrl-C: drop the chapters not started; the running kernels end with their workers.
+            # On Ctrl-C the workers' kernels are interrupted too (same process group); wait for
+            # them to stop rather than leave orphans.
             pool.shutdown(wait=True, cancel_futures=True)
         order = {name: i for i, name in enumerate(names)}
         results.sort(key=lambda r: order[r.chapter])

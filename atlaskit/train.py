@@ -301,8 +301,9 @@ class TrainConfig:
             bad("monitor", "expected the name of a logged term")
         if not isinstance(self.compile, bool):
             bad("compile", "expected True or False")
-        if not (isinstance(self.recompute_activations, bool)
-                or self.recompute_activations in ("off", "elementwise", "residual")):
+        from atlaskit.models.blocks import RECOMPUTE_LEVELS
+
+        if not (isinstance(self.recompute_activations, bool) or self.recompute_activations in RECOMPUTE_LEVELS):
             bad("recompute_activations", "expected True, False, 'elementwise' or 'residual'")
         if self.compile and self.recompute_activations not in (False, "off"):
             bad("recompute_activations", "compile=True already recomputes element-wise work; use one of the two")

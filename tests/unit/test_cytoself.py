@@ -426,3 +426,24 @@ def test_recompute_halves_what_a_residual_stack_keeps_for_backward():
     with pytest.raises(ParameterError, match="'elementwise', 'residual'"):
         set_recompute(net, "convolutions")
     assert _saved_bytes(lambda: net(x)) == in_eval
+
+
+def test_residual_recompute_redraws_the_same_drop_connect_mask():
+    """An MBConv with stochastic depth, rerun in the backward pass: same mask, same gradients."""
+    from atlaskit.models.blocks import set_recompute
+
+    torch.manual_seed(0)
+    plain = MBConv(8, 8, drop_connect_rate=0.5).train()
+    rec = MBConv(8, 8, drop_connect_rate=0.5).train()
+    rec.load_state_dict(plain.state_dict())
+    set_recompute(rec, "residual")
+    x = torch.randn(16, 8, 6, 6)
+    grads = []
+    for m in (plain, rec):
+        torch.manual_seed(1)  # the same masks in both
+        m(x).square().sum().backward()
+        grads.append({n: p.grad for n, p in m.named_parameters()})
+        # The rerun restored the RNG it used: the stream continues as after one plain forward.
+        grads[-1]["next draw"] = torch.rand(3)
+    for name in grads[0]:
+        assert torch.equal(grads[0][name], grads[1][name]), name

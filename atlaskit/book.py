@@ -509,9 +509,12 @@ def build_book(
     results: list[ChapterResult] = []
     failures: list[str] = []
 
-    def finished(name: str, result: ChapterResult | None, error: BaseException | None) -> None:
+    def settle(name: str, outcome: Callable[[], ChapterResult]) -> None:
+        """Record one chapter: ``outcome()`` returns its result or raises its failure."""
         output = out_dir / f"{name}.ipynb"
-        if error is not None:
+        try:
+            result = outcome()
+        except Exception as error:  # noqa: BLE001 - one chapter's failure must not stop the others (Ctrl-C still does)
             message = (str(error) if isinstance(error, ChapterError)
                        else f"chapter {name} failed: {type(error).__name__}: {error}")
             kept = (f"{output} still holds its previous successful run (not this one)" if output.exists()
@@ -527,12 +530,7 @@ def build_book(
     if jobs == 1:
         for name in names:
             log(f"▶ executing {name} …")
-            try:
-                result = execute_chapter(name, output=out_dir / f"{name}.ipynb", notebooks=notebooks)
-            except Exception as error:  # noqa: BLE001 - one chapter's failure must not stop the others (Ctrl-C still does)
-                finished(name, None, error)
-            else:
-                finished(name, result, None)
+            settle(name, lambda: execute_chapter(name, output=out_dir / f"{name}.ipynb", notebooks=notebooks))
     else:
         import concurrent.futures
         import multiprocessing
@@ -555,13 +553,7 @@ def build_book(
                     running[future] = name
                 done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in done:
-                    name = running.pop(future)
-                    try:
-                        result = future.result()
-                    except Exception as error:  # noqa: BLE001 - as above
-                        finished(name, None, error)
-                    else:
-                        finished(name, result, None)
+                    settle(running.pop(future), future.result)
         finally:
             # On Ctrl-C the workers' kernels are interrupted too (same process group); wait for
             # them to stop rather than leave orphans.

@@ -301,11 +301,11 @@ class TrainConfig:
             bad("monitor", "expected the name of a logged term")
         if not isinstance(self.compile, bool):
             bad("compile", "expected True or False")
-        from atlaskit.models.blocks import RECOMPUTE_LEVELS
+        from atlaskit.models.blocks import RECOMPUTE_LEVELS, recompute_level
 
         if not (isinstance(self.recompute_activations, bool) or self.recompute_activations in RECOMPUTE_LEVELS):
             bad("recompute_activations", "expected True, False, 'elementwise' or 'residual'")
-        if self.compile and self.recompute_activations not in (False, "off"):
+        if self.compile and recompute_level(self.recompute_activations) != "off":
             bad("recompute_activations", "compile=True already recomputes element-wise work; use one of the two")
 
     def to_dict(self) -> dict:
@@ -868,9 +868,9 @@ class Trainer:
         self.channels_last = cuda if cfg.channels_last == "auto" else bool(cfg.channels_last)
 
         self.model = model.to(self.device)
-        if cfg.recompute_activations not in (False, "off"):
-            from atlaskit.models.blocks import set_recompute
+        from atlaskit.models.blocks import recompute_level, set_recompute
 
+        if recompute_level(cfg.recompute_activations) != "off":
             if not set_recompute(self.model, cfg.recompute_activations):
                 raise ParameterError(
                     f"recompute_activations={cfg.recompute_activations!r}, but the model has no ConvBNAct, "

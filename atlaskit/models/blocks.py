@@ -160,6 +160,11 @@ def _recompute_active(module: nn.Module) -> bool:
     return module.recompute != "off" and module.training and torch.is_grad_enabled()
 
 
+def _keeps_only_input(module: nn.Module) -> bool:
+    """Level ``"residual"`` applies to this call of a residual block (training, gradients on)."""
+    return module.recompute == "residual" and _recompute_active(module)
+
+
 #: Recomputation levels accepted by :func:`set_recompute` (``True`` means ``"elementwise"``).
 RECOMPUTE_LEVELS = ("off", "elementwise", "residual")
 
@@ -370,7 +375,7 @@ class MBConv(nn.Module):
         self.recompute = "off"  # see set_recompute
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.recompute == "residual" and self.training and torch.is_grad_enabled():
+        if _keeps_only_input(self):
             # Keeps x only; drop-connect's mask is redrawn identically (checkpoint restores the RNG).
             return recompute_region(self._forward, x)
         return self._forward(x)
@@ -500,7 +505,7 @@ class ResidualBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if not _recompute_active(self):
             return self.act(x + self.conv2(self.conv1(x)))  # (B, C, H, W)
-        if self.recompute == "residual":
+        if _keeps_only_input(self):
             # Keeps x only; the element-wise regions inside are nested (their reruns stop as before).
             return recompute_region(self.forward_elementwise, x)
         return self.forward_elementwise(x)
@@ -508,7 +513,7 @@ class ResidualBlock(nn.Module):
     def keeps_only_input(self) -> bool:
         """Whether this call keeps only the unit's input for backward (level ``"residual"``,
         training, gradients on)."""
-        return self.recompute == "residual" and _recompute_active(self)
+        return _keeps_only_input(self)
 
     def forward_elementwise(self, x: Tensor) -> Tensor:
         """The unit at recomputation level ``"elementwise"`` (what a ``"residual"`` region reruns)."""

@@ -3,8 +3,9 @@
 Chapters live in ``notebooks/NN_name.py`` (jupytext percent format), each with exactly one cell
 tagged ``parameters``. :func:`execute_chapter` runs one with papermill and writes the executed
 notebook to ``book/chapters/NN_name.ipynb``; :func:`build_html` renders the book with
-jupyter-book 1.x (no execution at build time, warnings are errors). Chapters call
-:func:`setup_chapter` in their first cell to validate parameters and state which data they ran on.
+jupyter-book 1.x (no execution at build time, warnings are errors). What a chapter calls while
+it runs (``setup_chapter``, ``provenance``) is :mod:`atlaskit.chapter`; run folders and stores are
+:mod:`atlaskit.runs`. This module is the top of the package: nothing but the CLI imports it.
 """
 from __future__ import annotations
 
@@ -28,48 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 CHAPTERS_OUT = ROOT / "book" / "chapters"
 BUILD = ROOT / "_build"
-
-SCALES = ("tiny", "ci", "full")
-
-
-def runs_root() -> Path:
-    """Where chapters keep their training runs (checkpoints): ``$ATLASKIT_RUNS`` or ``_build/runs``."""
-    return Path(os.environ.get("ATLASKIT_RUNS", BUILD / "runs"))
-
-
-_CODE_FINGERPRINT: str | None = None
-
-
-def code_fingerprint() -> str:
-    """sha256 over atlaskit's source files: a run trained by other code is never reused."""
-    global _CODE_FINGERPRINT
-    if _CODE_FINGERPRINT is None:
-        import hashlib
-
-        digest = hashlib.sha256()
-        package = Path(__file__).resolve().parent
-        for path in sorted(package.rglob("*.py")):
-            digest.update(str(path.relative_to(package)).encode())
-            digest.update(path.read_bytes())
-        _CODE_FINGERPRINT = digest.hexdigest()
-    return _CODE_FINGERPRINT
-
-
-def run_dir(chapter: str, name: str, **params: Any) -> Path:
-    """A checkpoint folder for one training run of a chapter, keyed by its parameters and the code.
-
-    The same chapter, run name, parameters and atlaskit source give the same folder, so a
-    re-execution (nbval, or a reader rerunning a cell) resumes or reuses the finished run instead
-    of training again; any other parameter value or code change gets a fresh folder.
-    """
-    import hashlib
-
-    key = json.dumps({"params": params, "code": code_fingerprint()}, sort_keys=True, default=str)
-    folder = runs_root() / chapter / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-DATA_SOURCES = ("sim", "real")
-
 
 class ChapterError(AtlaskitError):
     """A chapter failed to execute; the message names the chapter, the cell and the error."""
@@ -388,6 +347,7 @@ def build_html(root: Path = ROOT, *, warnings_as_errors: bool = True, launch: La
     if warnings_as_errors:
         command += ["-W", "--keep-going"]
     missing = [p for p in _toc_chapters(root) if not p.exists()]
+    write_ledger_table(root / "_build" / LEDGER_TABLE)
     if missing:
         raise ChapterError(
             "the book's table of contents names chapters that have not been executed: "
@@ -411,6 +371,33 @@ def build_html(root: Path = ROOT, *, warnings_as_errors: bool = True, launch: La
         tail = "\n".join((completed.stdout + completed.stderr).strip().splitlines()[-30:])
         raise ChapterError(f"jupyter-book build failed:\n{tail}")
     return root / "_build" / "html"
+
+
+#: The gathered ledger, included by ``book/ledger.md`` (written before every HTML build).
+LEDGER_TABLE = "effects-table.md"
+
+
+def write_ledger_table(path: Path, effects: Path | None = None) -> Path:
+    """Gather every chapter's effects ledger (``<effects dir>/*.json``) into one Markdown page part.
+
+    Counts per chapter and verdict first, then every row; chapters that wrote no ledger yet are
+    simply absent (the page says so when none has).
+    """
+    from atlaskit._atomic import atomic_write
+    from atlaskit.analysis.effects import ledger_display, read_ledgers, verdict_counts
+    from atlaskit.runs import effects_dir
+
+    table = read_ledgers(effects if effects is not None else effects_dir())
+    if table.empty:
+        text = "*No chapter has written its ledger yet: execute the chapters (`atlaskit book`).*\n"
+    else:
+        shown = ledger_display(table).map(lambda v: str(v).replace("|", "\\|").replace("\n", " "))
+        text = ("## Verdicts by chapter\n\n" + verdict_counts(table).to_markdown() + "\n\n## Every effect\n\n"
+                + shown.to_markdown(index=False) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return path
 
 
 def _toc_chapters(root: Path) -> list[Path]:
@@ -583,193 +570,3 @@ def _write_times(results: list[ChapterResult]) -> None:
     path.write_text(json.dumps(times, indent=2) + "\n")
 
 
-# --------------------------------------------------------------------------------------------
-# Inside a chapter
-# --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ChapterRun:
-    """Validated parameters of one chapter run, returned by :func:`setup_chapter`."""
-
-    chapter: str
-    scale: str
-    data: str
-    data_dir: Path | None
-    seed: int
-    device: str
-    extra: dict[str, Any]
-
-    @property
-    def simulated(self) -> bool:
-        return self.data == "sim"
-
-
-def resolve_device(device: str) -> str:
-    """``"auto"`` → ``"cuda"`` when a GPU is visible, else ``"cpu"``; other values are checked."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return device
-    if re.fullmatch(r"cuda(:\d+)?", device):
-        if not torch.cuda.is_available():
-            raise ParameterError(f"device={device!r} was asked for, but no CUDA GPU is visible; use device='cpu' or 'auto'")
-        return device
-    raise ParameterError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', not {device!r}")
-
-
-def setup_chapter(
-    chapter: str,
-    *,
-    scale: str = "ci",
-    data: str = "sim",
-    data_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    scales: tuple[str, ...] = SCALES,
-    data_sources: tuple[str, ...] = DATA_SOURCES,
-    describe_data: str | None = None,
-    show: bool = True,
-    **extra: Any,
-) -> ChapterRun:
-    """Validate a chapter's parameters, set up figures, and state which data the chapter ran on.
-
-    Call it in the first code cell after the ``parameters`` cell. Unknown values fail here with
-    a message that names the parameter and its allowed values.
-    """
-    if scale not in scales:
-        raise ParameterError(f"scale must be one of {', '.join(map(repr, scales))}, not {scale!r}")
-    if data not in data_sources:
-        raise ParameterError(f"data must be one of {', '.join(map(repr, data_sources))}, not {data!r}")
-    folder = Path(data_dir).expanduser() if data_dir else None
-    if data == "real" and "real" in data_sources and folder is None and describe_data is None:
-        raise ParameterError("data='real' needs data_dir, the folder that holds the real images")
-    if folder is not None and not folder.exists():
-        raise ParameterError(f"data_dir {str(folder)!r} does not exist")
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ParameterError(f"seed must be an integer, not {seed!r}")
-    run = ChapterRun(chapter, scale, data, folder, seed, resolve_device(device), dict(extra))
-
-    from atlaskit.plots import use_book_matplotlib, use_offline_plotly
-
-    use_offline_plotly()
-    use_book_matplotlib()
-    if show:
-        _show_banner(run, describe_data)
-    return run
-
-
-def _show_banner(run: ChapterRun, describe_data: str | None) -> None:
-    from IPython.display import Markdown, display
-
-    import atlaskit
-
-    if describe_data is None:
-        describe_data = (
-            "**simulated images** from atlaskit's procedural cell simulator, driven by real catalogs. "
-            "Results on them test the *methods*; they are not biological findings."
-            if run.simulated
-            else f"**real images** from `{run.data_dir}`"
-        )
-    torch_version = _version("torch")
-    display(
-        Markdown(
-            f"> **Data this run used:** {describe_data}  \n"
-            f"> **Scale:** `{run.scale}` · **seed:** `{run.seed}` · **device:** `{run.device}` · "
-            f"atlaskit {atlaskit.__version__}, torch {torch_version}, Python {platform.python_version()}"
-        )
-    )
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def data_files_table(names) -> "pandas.DataFrame":  # noqa: F821
-    """Provenance of the registered files a chapter read: where each was found and its sha256.
-
-    Fetches each file (cache, mirror or download) so that the table describes what was used.
-    """
-    import pandas as pd
-
-    from atlaskit.data import registry
-
-    rows = []
-    for name in names:
-        entry = registry.entries()[name] if name in registry.entries() else None
-        if entry is None:
-            raise ParameterError(f"{name!r} is not a registered data file (see `atlaskit data list`)")
-        path = registry.fetch(name, progress=False)
-        where = "mirror" if any(Path(path).is_relative_to(m) for m in registry.mirror_dirs()) else "cache"
-        rows.append({"file": name, "sha256": entry.sha256[:16] + "…", "bytes": entry.size,
-                     "licence": entry.licence, "found in": where})
-    return pd.DataFrame(rows)
-
-
-def _folder_listing_hash(folder: Path) -> tuple[int, str]:
-    """Number of files under ``folder`` and the sha256 of their sorted ``path<TAB>size`` listing.
-
-    The listing, not the contents: hashing every image of a real data set would take longer
-    than the chapter; a renamed, added, removed or resized file still changes the hash.
-    """
-    import hashlib
-
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
-    digest = hashlib.sha256()
-    for p in files:
-        digest.update(f"{p.relative_to(folder).as_posix()}\t{p.stat().st_size}\n".encode())
-    return len(files), digest.hexdigest()
-
-
-def provenance(data_files=(), *, folders=()) -> "pandas.DataFrame":  # noqa: F821
-    """What an executed chapter ran with: software versions and the data it read.
-
-    Parameters
-    ----------
-    data_files : iterable of str
-        Registered data files the chapter read (see ``atlaskit data list``); each is fetched and
-        listed with its sha256 and where it was found (as :func:`data_files_table`).
-    folders : iterable of path-like
-        The user's own data folders (``data="real"``): each is listed with its number of files
-        and the sha256 of its sorted file listing (relative path and size of every file).
-
-    Returns
-    -------
-    DataFrame
-        Columns ``kind`` ("software", "data file", "data folder"), ``name``, ``version``
-        (version, byte size or file count), ``sha256`` (first 16 hex digits) and ``found in``.
-
-    Raises
-    ------
-    ParameterError
-        A name is not a registered data file, or a folder does not exist.
-    """
-    import pandas as pd
-
-    import atlaskit
-
-    rows = [
-        {"kind": "software", "name": "atlaskit", "version": str(atlaskit.__version__), "sha256": "",
-         "found in": ""},
-        *({"kind": "software", "name": pkg, "version": _version(pkg), "sha256": "", "found in": ""}
-          for pkg in ("torch", "numpy")),
-        {"kind": "software", "name": "Python", "version": platform.python_version(), "sha256": "", "found in": ""},
-    ]
-    names = list(data_files)
-    if names:
-        for r in data_files_table(names).to_dict("records"):
-            rows.append({"kind": "data file", "name": r["file"], "version": f"{r['bytes']} bytes",
-                         "sha256": r["sha256"], "found in": r["found in"]})
-    for folder in folders:
-        folder = Path(folder).expanduser()
-        if not folder.is_dir():
-            raise ParameterError(f"data folder {str(folder)!r} does not exist or is not a folder")
-        n, digest = _folder_listing_hash(folder)
-        rows.append({"kind": "data folder", "name": str(folder), "version": f"{n} file{'' if n == 1 else 's'}",
-                     "sha256": digest[:16] + "…", "found in": "listing hash (paths and sizes)"})
-    return pd.DataFrame(rows, columns=["kind", "name", "version", "sha256", "found in"])

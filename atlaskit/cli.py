@@ -142,9 +142,9 @@ def cmd_data_unpack(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """deepGPS batch prediction (the openGPS "Predict" analogue) with a model the chapter 02 trained."""
-    from atlaskit.studies import deepgps
+    from atlaskit.commands.predict import predict_fasta
 
-    result = deepgps.predict_fasta(
+    result = predict_fasta(
         args.fasta, out_dir=args.out, variant=args.model, checkpoint=args.checkpoint, nucleus=args.nucleus,
         device=args.device, esm_weights=args.esm_weights,
     )
@@ -159,9 +159,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Apply a saved study model to real images and print accuracy, per-class recall and the confusion."""
-    from atlaskit.studies import deepyeast
+    from atlaskit.commands.evaluate import evaluate_checkpoint
 
-    report = deepyeast.evaluate_checkpoint(
+    report = evaluate_checkpoint(
         args.checkpoint, args.images, list_file=args.list, batch_size=args.batch_size, device=args.device
     )
     print(report.to_text(), end="")

@@ -30,15 +30,16 @@ min_grade = 1
 top_labels = 28
 
 # %%
-from atlaskit import book
+from atlaskit.chapter import data_files_table, setup_chapter
+from atlaskit.errors import ParameterError
 
-run = book.setup_chapter(
+run = setup_chapter(
     "00_data", scale=scale, data="real", seed=seed, data_sources=("real",),
     describe_data="the **real** annotation tables and sequences listed below (no images in parts 1–4); "
     "part 5 also shows **simulated** images beside a few real ones",
 )
 if min_grade not in (1, 2, 3):
-    raise book.ParameterError(f"min_grade must be 1, 2 or 3, not {min_grade!r}")
+    raise ParameterError(f"min_grade must be 1, 2 or 3, not {min_grade!r}")
 
 # %% [markdown]
 # ## The data files
@@ -59,7 +60,7 @@ FILES = [
     "opencell/protein-sequences.fasta", "hpa/subcellular_location.tsv", "hpa/kaggle2018-train-labels.csv",
     "yeast/yeastgfp-huh2003.csv", "yeast/deepyeast-splits/HOwt_train.txt",
 ]
-book.data_files_table(FILES)
+data_files_table(FILES)
 
 # %% [markdown]
 # ## 1 · OpenCell: 1310 proteins in 17 compartments

@@ -50,21 +50,20 @@ repeats = None
 orphan = None
 
 # %%
-from atlaskit import book
+from atlaskit.chapter import data_files_table, ledger, setup_chapter
+from atlaskit.studies import cytoself as study
 
-run = book.setup_chapter(
-    "01_cytoself", scale=scale, data=data, data_dir=data_dir, seed=seed, device=device,
-    scales=("tiny", "ci", "full"),
+run = setup_chapter(
+    study.CHAPTER, scale=scale, data=data, data_dir=data_dir, seed=seed, device=device, scales=study.SCALES,
 )
 
 # %%
 import numpy as np
 import pandas as pd
-import plotly.express as px
 
-from atlaskit import plots
-from atlaskit.analysis import atlas, spectra as sp
-from atlaskit.studies import cytoself as study
+from atlaskit.analysis import atlas
+from atlaskit.runs import runs_root
+from atlaskit.studies.cytoself import figures
 
 preset = study.preset(run.scale, epochs=epochs, repeats=repeats)
 pd.Series(preset.to_dict(), name=f"preset '{preset.scale}'").to_frame()
@@ -93,7 +92,7 @@ pd.Series(preset.to_dict(), name=f"preset '{preset.scale}'").to_frame()
 # public cytoself format.
 
 # %%
-book.data_files_table([
+data_files_table([
     "opencell/annotations-flat.csv", "opencell/public-targets.csv", "opencell/library-metadata.csv",
     "opencell/go-annotations.csv",
 ])
@@ -127,13 +126,7 @@ if cdata.source == "sim":
           f"5th percentile {seg['nucleus_iou'].quantile(0.05):.3f}")
 
 # %%
-shown = study.example_proteins(cdata, 4)
-rows = [int(cdata.indices("train")[cdata.meta["protein"].iloc[cdata.indices("train")].to_numpy() == g][0]) for g in shown]
-x = cdata.store.images[rows].astype(np.float32)  # (4, 3, 100, 100)
-tiles = [t for i in range(len(rows)) for t in (x[i, 0], (x[i, 1] + 1) / 2, x[i, 2])]
-fig = plots.image_grid(tiles, ncols=6, size=1.5,
-                       titles=[f"{g}: {name}" for g in shown for name in ("protein", "nucleus distance", "raw nucleus")])
-fig.suptitle("Stored channels of one training crop per protein (distance shown as (d + 1) / 2)", fontsize=9, y=1.02);
+fig = figures.stored_channels(cdata, study.example_proteins(cdata, 4))
 
 # %% [markdown]
 # ## 2 · The model
@@ -158,27 +151,11 @@ fig.suptitle("Stored channels of one training crop per protein (distance shown a
 # no classifiers.
 
 # %%
-from atlaskit.models.cytoself import CytoselfConfig, CytoselfModel
+from atlaskit.models.cytoself import CytoselfConfig
 
-
-def describe(config):
-    model = CytoselfModel(config)
-    return {
-        "input": "×".join(map(str, config.input_shape)),
-        "local (VQ1)": f"{config.local_size}×{config.local_size}×{config.local_dim}",
-        "global (VQ2)": f"{config.global_size}×{config.global_size}×{config.global_channels} "
-                        f"({config.vq2_splits} × {config.vq2_embedding_dim})",
-        "codebooks": f"{config.local_codebook_size}×{config.local_dim}, {config.global_codebook_size}×{config.vq2_embedding_dim}",
-        "classifier hidden": str(config.classifier_hidden),
-        "parameters": f"{model.num_parameters():,}",
-    }
-
-
-models = pd.DataFrame({
-    f"this run ({preset.model})": describe(preset.model_config(cdata.num_classes)),
-    "paper configuration (1311 proteins)": describe(CytoselfConfig.paper()),
-})
-models
+this_model = study.describe_model(preset.model_config(cdata.num_classes))
+paper_model = study.describe_model(CytoselfConfig.paper())
+pd.DataFrame({f"this run ({preset.model})": this_model, "paper configuration (1311 proteins)": paper_model})
 
 # %% [markdown]
 # ## 3 · Training
@@ -190,11 +167,7 @@ models
 
 # %%
 runs = study.train_variants(list(study.VARIANTS), cdata, preset, seed=run.seed, device=run.device)
-pd.DataFrame([
-    {"variant": r.name, "repeat": r.repeat, "epochs": len(r.history), "best epoch": r.history.best_epoch,
-     "seconds": round(r.seconds, 1), "reused": r.reused, "device": r.device}
-    for r in runs.values()
-])
+study.runs_table(runs)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -212,14 +185,7 @@ for (name, repeat), r in runs.items():
 
 # %%
 hist = study.history_frame(list(runs.values()))
-terms = ["loss", "reconstruction", "decoder2", "vq1", "vq2", "classifier1", "classifier2"]
-curves = hist[(hist["variant"] == "full") & (hist["repeat"] == 0) & hist["term"].isin(terms)]
-fig = px.line(curves, x="epoch", y="value", color="split", facet_col="term", facet_col_wrap=4,
-              category_orders={"term": terms}, markers=True,
-              title="Full model: every loss term per epoch (training vs validation)")
-fig.update_yaxes(matches=None, showticklabels=True)
-fig.update_layout(height=520)
-fig.show()
+figures.loss_terms(hist, "full", 0).show()
 
 # %% [markdown]
 # ### Split quantization keeps the global codebook in use (paper, Fig. 1c)
@@ -230,18 +196,12 @@ fig.show()
 # one shared codebook, than without it.
 
 # %%
-ppl = hist[hist["variant"].isin(["full", "no_split"]) & (hist["term"] == "metric_perplexity2")].copy()
-ppl["run"] = ppl["variant"] + " r" + ppl["repeat"].astype(str)
-fig = px.line(ppl, x="epoch", y="value", color="variant", line_dash="split", line_group=ppl["run"] + ppl["split"],
-              markers=True, labels={"value": "VQ2 perplexity"},
-              title="VQ2 perplexity per epoch, with (full) and without (no_split) split quantization")
-fig.update_layout(height=380)
-fig.show()
+ppl = study.perplexity_history(hist, ["full", "no_split"])
+figures.perplexity_curves(ppl).show()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-last_ppl = ppl[ppl["split"] == "val"].sort_values("epoch").groupby(["variant", "repeat"]).tail(1)
-ppl_mean = last_ppl.groupby("variant")["value"].mean()
+ppl_mean = study.final_perplexity(ppl)
 print("final validation VQ2 perplexity (mean over repeats):",
       {k: round(float(v), 1) for k, v in ppl_mean.items()})
 print(f"codebook size: {preset.model_config(cdata.num_classes).global_codebook_size}; "
@@ -256,16 +216,10 @@ print(f"codebook size: {preset.model_config(cdata.num_classes).global_codebook_s
 # real GO complexes are drawn larger with a black outline.
 
 # %%
-embeddings = {key: study.embed(r.model, cdata.dataset("test", r.name)) for key, r in runs.items()}
-test_meta = cdata.meta.iloc[cdata.indices("test")]
-scores, umaps = study.clustering_scores(embeddings, test_meta["family"].to_numpy(), seed=run.seed)
+evaluation = study.evaluate(runs, cdata, split="test", seed=run.seed)
+embeddings, scores, umaps = evaluation.embeddings, evaluation.scores, evaluation.umaps
 obs = study.atlas_obs(cdata, embeddings[("full", 0)])
-complexes = {c: sorted(g) for c, g in cdata.proteins.dropna(subset=["complex"]).groupby("complex")["gene"]}
-fig = atlas.atlas_figure(umaps[("full", 0)], obs, color="family", hover=("gene", "family", "complex"),
-                         highlight=complexes, marker_size=6,
-                         title="cytoself atlas of the test images (full model, repeat 0)")
-fig.update_layout(height=620)
-fig.show()
+figures.atlas_map(umaps[("full", 0)], obs, cdata).show()
 
 # %% [markdown]
 # The **clustering score** measures how well the families separate on this map: with the
@@ -284,7 +238,7 @@ fig.show()
 # %%
 # NBVAL_CHECK_OUTPUT
 full_scores = scores[scores["variant"] == "full"]["score"]
-print(f"clustering score by family (full model, {len(test_meta)} test images): "
+print(f"clustering score by family (full model, {len(evaluation.labels)} test images): "
       + ", ".join(f"{s:.3f}" for s in full_scores))
 in_complex = obs["complex"].notna()
 if obs.loc[in_complex, "complex"].nunique() >= 2:
@@ -298,9 +252,9 @@ if obs.loc[in_complex, "complex"].nunique() >= 2:
 # for scanpy or cellxgene.
 
 # %%
-atlas_path = book.runs_root() / "01_cytoself" / f"atlas-{run.scale}-{run.data}-seed{run.seed}.h5ad"
+atlas_path = runs_root() / study.CHAPTER / f"atlas-{run.scale}-{run.data}-seed{run.seed}.h5ad"
 study.export_atlas(atlas_path, cdata, embeddings[("full", 0)], umaps[("full", 0)],
-                   uns={"scale": run.scale, "seed": run.seed, "clustering_score": float(full_scores.iloc[0])})
+                   uns={"scale": run.scale, "seed": run.seed, "clustering_score": evaluation.score("full", 0)})
 print(f"atlas written to {atlas_path}")
 
 # %% [markdown]
@@ -317,15 +271,13 @@ print(f"atlas written to {atlas_path}")
 spectra_split = "test" if run.scale == "full" else "all"
 full_model = runs[("full", 0)].model
 emb_all = study.embed(full_model, cdata.dataset(spectra_split, "full"))
-genes_all = cdata.meta["protein"].iloc[emb_all.rows].to_numpy()
+genes_all = cdata.meta["protein"].to_numpy()[emb_all.rows]
 family_of = cdata.proteins.set_index("gene")["family"]
 spec = study.feature_spectra(emb_all.local_indices, genes_all, family_of, full_model.config.local_codebook_size)
-fig = sp.spectrum_heatmap(spec.histograms, spec.bicluster, row_labels=spec.family, figsize=(10, 5))
-fig.suptitle("Feature spectra: proteins (rows, clustered) × VQ1 indices (dendrogram order)", fontsize=10);
+fig = figures.spectrum_heatmap(spec)
 
 # %%
-fig = sp.consensus_figure(spec.consensus, spec.bicluster)
-fig.suptitle("Consensus spectrum of each localization family", fontsize=10, y=1.0);
+fig = figures.consensus(spec)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -354,11 +306,11 @@ ranking.round(3).to_frame()
 if true_family in ranking.index:
     rank = list(ranking.index).index(true_family) + 1
     print(f"orphan {orphan_gene}: annotated family '{true_family}' ranks {rank} of {len(ranking)} "
-          f"(r = {ranking[true_family]:.3f}); best match '{ranking.index[0]}' (r = {ranking.iloc[0]:.3f})")
+          f"(r = {ranking[true_family]:.3f}); best match '{ranking.idxmax()}' (r = {ranking.max():.3f})")
 else:
     rank = None
     print(f"orphan {orphan_gene}: no other protein of its family '{true_family}' is in the data, so the "
-          f"family cannot be found; best match '{ranking.index[0]}' (r = {ranking.iloc[0]:.3f})")
+          f"family cannot be found; best match '{ranking.idxmax()}' (r = {ranking.max():.3f})")
 
 # %% [markdown]
 # One protein is an anecdote. Taking every protein in turn as the orphan (leaving it out of its
@@ -386,17 +338,8 @@ else:
 # reconstruction unchanged (a black map).
 
 # %%
-zero_genes = study.example_proteins(cdata, 3)
-test_rows = cdata.indices("test")
-examples = []
-for gene in zero_genes:
-    row = int(test_rows[cdata.meta["protein"].iloc[test_rows].to_numpy() == gene][0])
-    image = cdata.images([row], "full")[0]
-    recon, maps = study.zeroing_maps(full_model, image, spec)
-    examples.append((gene, image.numpy(), recon, maps))
-fig = study.zeroing_figure(examples)
-fig.suptitle("Feature zeroing: |difference| per index cluster (protein channel; one colour scale per row)",
-             fontsize=9, y=1.02);
+examples = study.zeroing_examples(full_model, cdata, spec, study.example_proteins(cdata, 3), split="test")
+fig = figures.zeroing_figure(examples)
 
 # %% [markdown]
 # ## 6 · Ablations (the paper's Table 1)
@@ -425,12 +368,7 @@ resolved = {v: bool(abs(table.loc[v, "mean"] - table.loc["full", "mean"]) > tabl
 print("differs from full by more than the two sds together:", resolved or "needs at least 2 repeats")
 
 # %%
-long = scores.assign(description=scores["variant"].map(lambda v: study.VARIANTS[v].description))
-fig = px.strip(long, x="variant", y="score", color="variant", hover_data=["repeat"],
-               category_orders={"variant": list(study.VARIANTS)},
-               title="Clustering score of every run (one point per repeat)")
-fig.update_layout(showlegend=False, height=360)
-fig.show()
+figures.score_strip(scores).show()
 
 # %% [markdown]
 # ## 7 · Comparison with the paper
@@ -440,10 +378,10 @@ ratio_ppl = ppl_mean["full"] / ppl_mean["no_split"]
 comparison = pd.DataFrame([
     {"quantity": "proteins", "paper": "1,311 (OpenCell)", "this run": f"{cdata.num_classes} ({cdata.source})"},
     {"quantity": "input", "paper": "2 × 100 × 100 (protein, nucleus distance)",
-     "this run": models.iloc[0, 0]},
+     "this run": this_model["input"]},
     {"quantity": "local / global representation", "paper": "25×25×64 / 4×4×576 (9 × 64)",
-     "this run": f"{models.iloc[1, 0]} / {models.iloc[2, 0]}"},
-    {"quantity": "codebooks", "paper": "2048×64, 2048×64", "this run": models.iloc[3, 0]},
+     "this run": f"{this_model['local (VQ1)']} / {this_model['global (VQ2)']}"},
+    {"quantity": "codebooks", "paper": "2048×64, 2048×64", "this run": this_model["codebooks"]},
     {"quantity": "VQ2 perplexity: split vs no split (Fig. 1c)", "paper": "much higher with split",
      "this run": f"{ratio_ppl:.2f} × higher with split" if ratio_ppl >= 1 else f"{1 / ratio_ppl:.2f} × lower with split"},
     {"quantity": "clustering score: no ID pretext vs full (Table 1)", "paper": "collapses",
@@ -469,6 +407,26 @@ comparison
 # only be placed in the compartments it was simulated in) and the feature spectra (the
 # clusters reflect the simulator's textures). Run `-p scale full -p data real -p data_dir …` on
 # a GPU to ask these questions of real data.
+#
+# ### The effects ledger
+#
+# Each finding of the paper, measured in this run: the difference the paper's claim says is
+# positive, with a 95 % interval and the verdict that follows from the numbers —
+# **reproduced** (the interval lies on the paper's side of zero), **not significant** (the
+# interval includes zero, whichever sign the estimate has), **reversed** (the interval lies on
+# the other side: the data contradict the paper), or **not testable** here (with the reason).
+# Comparisons of variants are paired by training repeat and their interval is a t interval over
+# the repeats, so with two repeats it is wide. The book's [ledger page](../ledger.md) gathers
+# the rows of all chapters.
+
+# %%
+effect_rows = study.measure_effects(runs, scores, loo, spec.consensus.shape[0], seed=run.seed, data=cdata.source)
+ledger(run, effect_rows)
+
+# %% tags=["remove-cell"]
+# NBVAL_CHECK_OUTPUT
+for row in effect_rows:
+    print(row.summary())
 
 # %% [markdown]
 # ## Exercises
@@ -487,6 +445,7 @@ comparison
 
 # %% tags=["hide-cell"]
 # Solution
+recomputed = {}
 for (name, repeat), r in runs.items():
     if name not in ("full", "no_split"):
         continue
@@ -498,7 +457,11 @@ for (name, repeat), r in runs.items():
     print(f"{name:8s} r{repeat}: validation perplexity {val_use['batch_perplexity']:.2f} recomputed, "
           f"{logged:.2f} logged (epoch {r.history.best_epoch}); test images: {test_use['codes_used']} of {k2} "
           f"codes used, pooled perplexity {test_use['perplexity']:.2f}")
-    assert abs(val_use["batch_perplexity"] - logged) <= 0.02 * logged, (name, repeat)
+    recomputed[(name, repeat)] = (val_use["batch_perplexity"], logged)
+
+# %% tags=["remove-cell"]
+# the exercise's check, executed by nbval: the recomputed perplexity agrees with the logged one within 2 %
+assert recomputed and all(abs(mine - logged) <= 0.02 * logged for mine, logged in recomputed.values()), recomputed
 
 # %% [markdown]
 # ### Exercise 2 · How much of the clustering score is UMAP noise?
@@ -514,13 +477,15 @@ for (name, repeat), r in runs.items():
 
 # %% tags=["hide-cell"]
 # Solution
-by_seed = study.umap_seed_scores(embeddings[("full", 0)], test_meta["family"].to_numpy(),
-                                 [run.seed, run.seed + 1, run.seed + 2])
-logged = float(scores.loc[(scores["variant"] == "full") & (scores["repeat"] == 0), "score"].iloc[0])
+by_seed = study.umap_seed_scores(embeddings[("full", 0)], evaluation.labels, [run.seed, run.seed + 1, run.seed + 2])
+logged = evaluation.score("full", 0)
 repeat_sd = table.loc["full", "sd"]
 print("clustering score (full model, repeat 0) by UMAP seed:", {s: round(v, 3) for s, v in by_seed.items()})
 print(f"sd over UMAP seeds {by_seed.std(ddof=1):.3f}; sd over training repeats "
       + ("n/a (one repeat at this scale)" if np.isnan(repeat_sd) else f"{repeat_sd:.3f}"))
+
+# %% tags=["remove-cell"]
+# the exercise's check, executed by nbval: a seeded UMAP is reproducible
 assert np.isclose(by_seed[run.seed], logged, rtol=1e-9, atol=0)
 
 # %% [markdown]
@@ -529,7 +494,7 @@ assert np.isclose(by_seed[run.seed], logged, rtol=1e-9, atol=0)
 # The atlas uses the global representation. Summarise the local one of every test image by its
 # VQ1 code histogram (`study.image_code_histograms` on `embeddings[("full", 0)].local_indices`;
 # it keeps which codes occur, not where), and compute its clustering score by family with
-# `study.clustering_scores`, beside the VQ2 score `full_scores.iloc[0]`.
+# `study.clustering_scores`, beside the VQ2 score `evaluation.score("full", 0)`.
 #
 # **Check:** the same histograms computed for `emb_all`, averaged per protein and multiplied by
 # the 625 positions, reproduce the feature spectra `spec.histograms`.
@@ -538,12 +503,17 @@ assert np.isclose(by_seed[run.seed], logged, rtol=1e-9, atol=0)
 # Solution
 k1 = full_model.config.local_codebook_size
 local = study.image_code_histograms(embeddings[("full", 0)].local_indices, k1)
-local_scores, _ = study.clustering_scores({("full", 0): local}, test_meta["family"].to_numpy(), seed=run.seed)
-vq1, vq2 = float(local_scores["score"].iloc[0]), float(full_scores.iloc[0])
+local_scores, _ = study.clustering_scores({("full", 0): local}, evaluation.labels, seed=run.seed)
+vq1, vq2 = float(local_scores.set_index(["variant", "repeat"]).loc[("full", 0), "score"]), evaluation.score("full", 0)
 print(f"clustering score by family (full model, repeat 0): VQ1 code histograms {vq1:.3f}, "
       f"VQ2 global representation {vq2:.3f}; {'VQ1' if vq1 > vq2 else 'VQ2'} separates the families better here")
 per_image = study.image_code_histograms(emb_all.local_indices, k1) * emb_all.local_indices[0].size
 rebuilt = pd.DataFrame(per_image).groupby(genes_all).mean()
+print("rebuilt spectra equal the feature spectra:",
+      bool(np.allclose(rebuilt.to_numpy(), spec.histograms.loc[rebuilt.index].to_numpy())))
+
+# %% tags=["remove-cell"]
+# the exercise's check, executed by nbval
 assert np.allclose(rebuilt.to_numpy(), spec.histograms.loc[rebuilt.index].to_numpy())
 
 # %% [markdown]
@@ -556,8 +526,8 @@ ablation_rank = ", ".join(f"{v} {table.loc[v, 'mean']:.2f}" for v in table.sort_
 Markdown("\n".join([
     f"- Data: {cdata.num_classes} real OpenCell targets, {len(cdata.meta)} {'simulated' if cdata.source == 'sim' else 'real'} "
     f"crops, split 8:1:1 within every protein.",
-    f"- Model: `{preset.model}` configuration ({models.iloc[5, 0]} parameters; the paper's configuration has "
-    f"{models.iloc[5, 1]} in atlaskit), {len(runs)} training runs ({len(study.VARIANTS)} variants × {preset.repeats}).",
+    f"- Model: `{preset.model}` configuration ({this_model['parameters']} parameters; the paper's configuration has "
+    f"{paper_model['parameters']} in atlaskit), {len(runs)} training runs ({len(study.VARIANTS)} variants × {preset.repeats}).",
     f"- Split quantization: final VQ2 perplexity {ppl_mean['full']:.1f} with vs {ppl_mean['no_split']:.1f} without.",
     f"- Clustering score by family, mean over repeats: {ablation_rank}.",
     f"- The full model {'beats' if beats else 'does not beat'} the variant without the ID pretext task; "

@@ -48,10 +48,12 @@ esm_model = None
 esm_download = False
 
 # %%
-from atlaskit import book
+from atlaskit.chapter import data_files_table, ledger, setup_chapter
+from atlaskit.errors import ParameterError
+from atlaskit.studies import deepgps
 
-run = book.setup_chapter(
-    "02_deepgps", scale=scale, data=data, data_dir=data_dir, seed=seed, device=device,
+run = setup_chapter(
+    deepgps.CHAPTER, scale=scale, data=data, data_dir=data_dir, seed=seed, device=device,
     describe_data=(
         "**real** OpenCell labels and protein sequences (the classification results are real); "
         + ("**simulated** OpenCell-style images rendered from each protein's real annotation (the image "
@@ -59,13 +61,11 @@ run = book.setup_chapter(
            else f"**real** OpenCell crops from `{data_dir}`")
     ),
 )
-from atlaskit.studies import deepgps
-
-preset = deepgps.get_preset(scale, epochs=epochs)
+preset = deepgps.preset(scale, epochs=epochs)
 if embedder not in ("auto", "composition", "esm2") and not str(embedder).startswith("esm2_"):
-    raise book.ParameterError(f"embedder must be 'auto', 'composition', 'esm2' or an ESM2 model name, not {embedder!r}")
+    raise ParameterError(f"embedder must be 'auto', 'composition', 'esm2' or an ESM2 model name, not {embedder!r}")
 if data == "real" and data_dir is None:
-    raise book.ParameterError("data='real' needs data_dir: a folder of OpenCell crops in the cytoself format "
+    raise ParameterError("data='real' needs data_dir: a folder of OpenCell crops in the cytoself format "
                               "(<gene>_pro.npy, <gene>_nuc.npy, <gene>_label.npy)")
 
 # %% [markdown]
@@ -84,16 +84,14 @@ if data == "real" and data_dir is None:
 
 # %%
 # NBVAL_CHECK_OUTPUT
-import dataclasses
-
-print("preset:", {k: v for k, v in dataclasses.asdict(preset).items()
+print("preset:", {k: v for k, v in preset.to_dict().items()
                   if k not in ("n_boot", "rf_trees", "eval_batch_size", "cpu_threads")})
 
 # %% [markdown]
 # ## The data files
 
 # %%
-book.data_files_table(["opencell/annotations-flat.csv", "opencell/public-targets.csv",
+data_files_table(["opencell/annotations-flat.csv", "opencell/public-targets.csv",
                        "opencell/library-metadata.csv", "opencell/protein-sequences.fasta"])
 
 # %% [markdown]
@@ -106,8 +104,6 @@ book.data_files_table(["opencell/annotations-flat.csv", "opencell/public-targets
 
 # %%
 import numpy as np
-import pandas as pd
-import plotly.express as px
 
 from atlaskit.data import catalogs
 
@@ -127,12 +123,7 @@ for variant in ("single-2", "single-4"):
     print(split.to_string())
 
 # %%
-vt4 = deepgps.variant_table(table, "single-4")
-fig = px.histogram(vt4, x="label", color="split", barmode="group",
-                   category_orders={"label": ["cytoplasmic", "nucleoplasm", "vesicles", "er"], "split": ["train", "test"]},
-                   title="single-4 proteins per class and split (real OpenCell labels)")
-fig.update_layout(height=340, xaxis_title=None, yaxis_title="proteins")
-fig.show()
+deepgps.figures.split_histogram(table, "single-4").show()
 
 # %% [markdown]
 # The split is made once over **all** OpenCell proteins (stratified by major localization, or
@@ -193,16 +184,8 @@ classes2 = deepgps.variant_classes("single-2")
 # real crops in the cytoself/OpenCell folder format instead.
 
 # %%
-from atlaskit import plots
-
-images = deepgps.build_image_data(table, preset, seed=seed, data=data, data_dir=data_dir)
-examples = [vt4[vt4["label"] == c]["gene"].iloc[0] for c in ["cytoplasmic", "nucleoplasm", "vesicles", "er"]]
-ex_items = [images.items([g])[0] for g in examples]
-fig = plots.image_grid(
-    [images.store.images[i][0] for i in ex_items] + [images.store.images[i][1] for i in ex_items],
-    titles=[f"{g}: nucleus (input)" for g in examples] + [f"{g}: protein (target)" for g in examples],
-    ncols=4, size=2.0,
-)
+images = deepgps.build_data(table, preset, seed=seed, data=data, data_dir=data_dir)
+fig = deepgps.figures.example_images(images, table, "single-4")
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -270,21 +253,15 @@ print(f"largest |gradient| after one backward pass of this run's model: down4 {d
 # %%
 runs = {}
 for variant in deepgps.VARIANTS:
-    runs[variant] = deepgps.train_variant(variant, table, images, features, preset, embedder=choice.embedder,
-                                          seed=seed, device=run.device)
+    runs[variant] = deepgps.train(variant, table, images, features, preset, embedder=choice.embedder, seed=seed,
+                                  device=run.device)
     r = runs[variant]
     n_train = int((r.proteins["split"] == "train").sum())
     print(f"deepGPS-{variant}: {len(r.train_items)} training images of {n_train} proteins, "
           f"{len(r.history)} epochs, {r.seconds:.0f} s; run folder {r.run_dir}")
 
 # %%
-curves = pd.concat([r.history.to_frame().assign(variant=v) for v, r in runs.items()])
-curves = curves[curves["term"].isin(["image_l1", "classification"]) & (curves["split"] == "train")]
-fig = px.line(curves, x="epoch", y="value", color="variant", facet_col="term", markers=True,
-              title="Training loss per term (L1 image loss; cross-entropy of the classifier)")
-fig.update_yaxes(matches=None, showticklabels=True)
-fig.update_layout(height=360)
-fig.show()
+deepgps.figures.training_curves(runs).show()
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -305,12 +282,8 @@ for v, r in runs.items():
 # bootstrap over test proteins within each class).
 
 # %%
-from atlaskit.metrics import classification as cm
-
 test2 = deepgps.variant_table(table, "single-2").query("split == 'test'")
-dg2 = deepgps.BaselineResult(
-    f"deepGPS-single-2 (ours, {choice.embedder.name})", test2["gene"].to_numpy(), test2["label_idx"].to_numpy(),
-    deepgps.classify_proteins(runs["single-2"], features, test2["gene"]), len(runs["single-2"].proteins.query("split == 'train'")))
+dg2 = deepgps.classifier_result(runs["single-2"], table, features, name=f"deepGPS-single-2 (ours, {choice.embedder.name})")
 single2 = deepgps.classification_table([*baselines2.values(), dg2, majority2], classes=classes2,
                                        n_boot=preset.n_boot, seed=seed)
 
@@ -319,56 +292,20 @@ single2 = deepgps.classification_table([*baselines2.values(), dg2, majority2], c
 print(single2.drop(columns=["notes"]).round(3).to_string(index=False))
 
 # %%
-from sklearn.metrics import roc_curve
-
-roc_rows = []
-for r in [*baselines2.values(), dg2]:
-    fpr, tpr, _ = roc_curve(r.y_true == 1, r.proba[:, 1])
-    auc = cm.auroc(r.y_true, r.proba)
-    roc_rows.append(pd.DataFrame({"false positive rate": fpr, "true positive rate": tpr,
-                                  "method": f"{r.name} (AUROC {auc:.3f})"}))
-fig = px.line(pd.concat(roc_rows), x="false positive rate", y="true positive rate", color="method",
-              title=f"ROC curves on the {len(test2)} single-2 test proteins (positive class: nucleoplasm)")
-fig.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dot", "color": "grey"})
-fig.update_layout(height=450, legend={"orientation": "h", "y": -0.25})
-fig.show()
+deepgps.figures.roc_curves([*baselines2.values(), dg2]).show()
 
 # %% [markdown]
 # ### single-4: confusion matrices by protein and by image
 
 # %%
 classes4 = deepgps.variant_classes("single-4")
-labels4 = [deepgps.CLASS_LABELS[c] for c in classes4]
 r4 = runs["single-4"]
-test4 = deepgps.variant_table(table, "single-4").query("split == 'test'")
-proba4 = deepgps.classify_proteins(r4, features, test4["gene"])
-img_meta = images.meta.iloc[r4.test_items]
-img_label = img_meta["protein"].map(dict(zip(test4["gene"], test4["label_idx"]))).to_numpy()
-img_proba = deepgps.classify_proteins(r4, features, img_meta["protein"])
 baselines4 = deepgps.sequence_baselines(table, "single-4", {"composition": composition}, seed=seed, rf_trees=preset.rf_trees)
-lr4 = baselines4["composition + logistic regression"]
-single4 = deepgps.classification_table(
-    [deepgps.BaselineResult("deepGPS-single-4 (ours)", test4["gene"].to_numpy(), test4["label_idx"].to_numpy(), proba4, 0),
-     lr4, baselines4["composition + random forest"], deepgps.majority_baseline(table, "single-4")],
-    classes=classes4, n_boot=preset.n_boot, seed=seed)
-matrices = {
-    "deepGPS-single-4, by protein": cm.confusion(test4["label_idx"], proba4.argmax(1), 4),
-    "deepGPS-single-4, by image": cm.confusion(img_label, img_proba.argmax(1), 4),
-    "composition + logistic regression, by protein": cm.confusion(lr4.y_true, lr4.proba.argmax(1), 4),
-}
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
-
-fig = make_subplots(rows=1, cols=3, subplot_titles=list(matrices), horizontal_spacing=0.08)
-for k, m in enumerate(matrices.values()):
-    fig.add_trace(go.Heatmap(z=m, x=labels4, y=labels4, colorscale="Blues", showscale=False, text=m,
-                             texttemplate="%{text}", hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"),
-                  row=1, col=k + 1)
-fig.update_yaxes(autorange="reversed")
-fig.update_xaxes(title_text="predicted")
-fig.update_yaxes(title_text="true", col=1)
-fig.update_layout(height=380, title="single-4 confusion matrices on test proteins / test images")
-fig.show()
+dg4 = deepgps.classifier_result(r4, table, features, name="deepGPS-single-4 (ours)", n_train=0)
+single4 = deepgps.classification_table([dg4, *baselines4.values(), deepgps.majority_baseline(table, "single-4")],
+                                       classes=classes4, n_boot=preset.n_boot, seed=seed)
+matrices = deepgps.confusions(r4, images, features, table, baselines4["composition + logistic regression"])
+deepgps.figures.confusion_matrices(matrices, classes4).show()
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -385,28 +322,7 @@ print("(single-4: sensitivity, specificity, F1, AUROC and AUPRC are macro means 
 # absolute scale, 0 to 1 (the scale of the L1 loss), not auto-contrasted.
 
 # %%
-quality4 = deepgps.generation_quality(r4, images, r4.test_items, features)
-show_genes = [test4[test4["label"] == c]["gene"].iloc[k] for k in (0, 1) for c in classes4][:6]
-show_items = np.array([images.items([g], "test")[0] for g in show_genes])
-gen = deepgps.generate(r4, images, show_items, features)
-q_show = quality4.set_index(["protein", "index"])
-
-
-def absolute(img):
-    """Grey image in [0, 1] as RGB, so that image_grid shows it without auto-contrast."""
-    return np.repeat(np.clip(np.asarray(img, np.float32), 0, 1)[..., None], 3, axis=-1)
-
-
-rows_nuc = [absolute(images.store.images[i][0]) for i in show_items]
-rows_gt = [absolute(images.store.images[i][1]) for i in show_items]
-titles = []
-for g, i in zip(show_genes, show_items):
-    q = q_show.loc[(g, int(images.meta["index"].iloc[i]))]
-    titles.append(f"{g} ({deepgps.CLASS_LABELS[table.set_index('gene').loc[g, 'single-4']]})\n"
-                  f"PSNR {q['psnr']:.1f} dB, SSIM {q['ssim']:.2f}")
-fig = plots.image_grid(rows_nuc + rows_gt + [absolute(g) for g in gen], ncols=len(show_genes), size=1.7,
-                       titles=titles + [""] * (2 * len(show_genes)),
-                       row_labels=["nucleus (input)", "ground truth", "generated"])
+fig = deepgps.figures.generated_images(r4, images, table, features)
 
 # %% [markdown]
 # With few training steps (the ci scale) the generated images may still carry the
@@ -422,20 +338,12 @@ fig = plots.image_grid(rows_nuc + rows_gt + [absolute(g) for g in gen], ncols=le
 
 # %%
 r2 = runs["single-2"]
-cross_genes = [g for c in classes2 for g in test2[test2["label"] == c]["gene"].sort_values().iloc[:2]]
-nucleus = np.asarray(images.store.images[r2.test_items[0]][0], dtype=np.float32)
-cross = deepgps.cross_assay(r2, nucleus, cross_genes, features)
-p_nuc = deepgps.classify_proteins(r2, features, cross_genes)[:, 1]
-cross_titles = [f"{g} ({deepgps.CLASS_LABELS[table.set_index('gene').loc[g, 'single-2']]})\nP(nucleoplasm) {p:.2f}"
-                for g, p in zip(cross_genes, p_nuc)]
-fig = plots.image_grid([absolute(im) for im in (nucleus, *cross)], titles=["the nucleus (input)", *cross_titles],
-                       ncols=5, size=2.0)
+cross = deepgps.cross_assay_example(r2, images, table, features, per_class=2)
+fig = deepgps.figures.cross_assay_images(cross, table)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-nuclear_mask = nucleus > np.quantile(nucleus, 0.7)
-for g, img in zip(cross_genes, cross):
-    ratio = img[nuclear_mask].mean() / max(img[~nuclear_mask].mean(), 1e-6)
+for g, ratio in zip(cross.genes, cross.ratios):
     print(f"{g}: mean generated intensity inside / outside the brightest 30 % of the nucleus image = {ratio:.2f}")
 
 # %% [markdown]
@@ -450,20 +358,13 @@ for g, img in zip(cross_genes, cross):
 
 # %%
 common = r2.test_items
-rows = []
-for v, r in runs.items():
-    q = deepgps.generation_quality(r, images, common, features)
-    rows.append({"model": f"deepGPS-{v}", "psnr": q["psnr"].mean(), "ssim": q["ssim"].mean(), "images": len(q)})
-mean_target = np.mean([np.asarray(images.store.images[i][1], np.float32) for i in r2.train_items], axis=0)
-floor = cm.image_quality(np.repeat(mean_target[None], len(common), 0),
-                         np.stack([np.asarray(images.store.images[i][1], np.float32) for i in common]))
-rows.append({"model": "mean training image", "psnr": floor["psnr"].mean(), "ssim": floor["ssim"].mean(), "images": len(floor)})
-quality = pd.DataFrame(rows)
+quality = deepgps.generation_table(runs, images, features, common, floor_items=r2.train_items)
 
 # %%
 # NBVAL_CHECK_OUTPUT
 print(quality.round(3).to_string(index=False))
-margins = quality.set_index("model")["psnr"].drop("mean training image") - floor["psnr"].mean()
+psnr = quality.set_index("model")["psnr"]
+margins = psnr.drop("mean training image") - psnr["mean training image"]
 print("PSNR above the mean-image floor (dB): " + ", ".join(f"{m} {d:+.2f}" for m, d in margins.items()))
 if margins.max() < 1.0:
     print("every model is within 1 dB of the floor: at this scale the generators have learned little "
@@ -481,7 +382,7 @@ comparison.round(3)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-best = single2[single2["method"].str.startswith("composition")].sort_values("accuracy").iloc[-1]
+best = deepgps.best_baseline(single2, "composition")
 print(f"best sequence-only baseline here: {best['method']}: accuracy {best['accuracy']:.3f} "
       f"(95% CI {best['accuracy_lo']:.3f}–{best['accuracy_hi']:.3f}, n = {best['n_test']}); "
       f"majority class {majority2.proba.argmax(1).__eq__(majority2.y_true).mean():.3f}; "
@@ -512,6 +413,27 @@ print(f"best sequence-only baseline here: {best['method']}: accuracy {best['accu
 #   comparable with the paper's; they show whether the method learns to place a protein around
 #   or inside the nucleus it is given, and how it compares with the mean-image floor.
 #
+# ### The effects ledger
+#
+# Each finding of the paper, measured in this run with a 95 % interval (resampling test
+# proteins) and the verdict that follows from the numbers: **reproduced** (the interval lies on
+# the paper's side of zero), **not significant** (the interval includes zero, whichever sign the
+# estimate has) or **reversed** (the interval lies on the other side). The classification row
+# runs on real sequences and real labels; the
+# generation row on this run's images. The book's [ledger page](../ledger.md) gathers the rows
+# of all chapters.
+
+# %%
+effect_rows = deepgps.measure_effects(model=dg2, majority=majority2, run=r2, images=images, features=features,
+                                      items=common, floor_items=r2.train_items, n_boot=preset.n_boot, seed=seed)
+ledger(run, effect_rows)
+
+# %% tags=["remove-cell"]
+# NBVAL_CHECK_OUTPUT
+for row in effect_rows:
+    print(row.summary())
+
+# %% [markdown]
 # ## 9 · Batch prediction: `atlaskit predict`
 #
 # The openGPS web server's "Predict" takes sequences and a nucleus image; the command line
@@ -529,20 +451,21 @@ print(f"best sequence-only baseline here: {best['method']}: accuracy {best['accu
 import tempfile
 from pathlib import Path
 
-from atlaskit.data import sequences as seqmod
+from atlaskit.commands.predict import Predictor, predict_fasta
 
-seqs = deepgps.catalog_sequences()[0]
+seqs, _ = deepgps.catalog_sequences()
+first, *_, last = cross.genes  # two cross-assay proteins: a cytoplasmic and a nucleoplasmic one
 demo = Path(tempfile.mkdtemp(prefix="deepgps-predict-"))
 fasta = demo / "proteins.fasta"
 fasta.write_text(
-    f">{cross_genes[0]} good record\n{seqs[cross_genes[0]]}\n"
-    f">{cross_genes[-1]} good record\n{seqs[cross_genes[-1]]}\n"
+    f">{first} good record\n{seqs[first]}\n"
+    f">{last} good record\n{seqs[last]}\n"
     ">empty_record\n\n"
     ">bad_letters\nMKT1AYIJAK*QR\n"
-    f">{cross_genes[0]} duplicate id\nMKTAYIAKQR\n"
+    f">{first} duplicate id\nMKTAYIAKQR\n"
 )
-result = deepgps.predict_fasta(fasta, out_dir=demo / "out", variant="single-2", checkpoint=r2.run_dir,
-                               device=run.device)
+result = predict_fasta(fasta, out_dir=demo / "out", variant="single-2", checkpoint=r2.run_dir,
+                       device=run.device)
 result.table.round(3)
 
 # %%
@@ -568,19 +491,22 @@ print(f"{len(result.table)} predicted, {len(result.skipped)} skipped; files: "
 
 # %% tags=["hide-cell"]
 # Solution
-aa = composition.iloc[:, :20]  # amino-acid composition; columns 20-419 are the dipeptides
+aa = composition.loc[:, :19]  # amino-acid composition (columns 0-19); columns 20-419 are the dipeptides
 aa_lr = deepgps.logistic_baseline(table, "single-2", aa, name="amino acids (20) + logistic regression", seed=seed)
 lr420 = baselines2["composition + logistic regression"]
 ablation = deepgps.classification_table([aa_lr, lr420], classes=classes2, n_boot=preset.n_boot, seed=seed)
 print(ablation[["method", "n_test", "accuracy", "accuracy_lo", "accuracy_hi", "auroc"]].round(3).to_string(index=False))
-gain = ablation["accuracy"].iloc[1] - ablation["accuracy"].iloc[0]
-inside = ablation["accuracy_lo"].iloc[0] <= ablation["accuracy"].iloc[1] <= ablation["accuracy_hi"].iloc[0]
+by_method = ablation.set_index("method")
+gain = by_method.loc[lr420.name, "accuracy"] - by_method.loc[aa_lr.name, "accuracy"]
+inside = by_method.loc[aa_lr.name, "accuracy_lo"] <= by_method.loc[lr420.name, "accuracy"] <= by_method.loc[aa_lr.name, "accuracy_hi"]
 print(f"adding the dipeptides changes the accuracy by {gain:+.3f}, "
       f"{'inside' if inside else 'outside'} the 95 % interval of the amino acids alone")
+
+# %% tags=["remove-cell"]
 aa_direct = deepgps.embed_proteins(table, sequence.CompositionEmbedder(dipeptides=False))
 assert np.allclose(aa.to_numpy(), aa_direct.loc[aa.index].to_numpy(), atol=1e-6)
 assert aa_lr.genes.tolist() == lr420.genes.tolist() == test2["gene"].tolist()
-assert ablation["accuracy"].iloc[1] == single2.set_index("method").loc[lr420.name, "accuracy"]
+assert by_method.loc[lr420.name, "accuracy"] == single2.set_index("method").loc[lr420.name, "accuracy"]
 
 # %% [markdown]
 # ### Exercise 2 · Composition or ESM2
@@ -605,6 +531,8 @@ print(f"embedder of this run: {choice.embedder.name}"
       + (" (no ESM2 weights found, so the composition fallback)" if choice.fallback else "")
       + f"; {features.shape[1]} numbers per protein, expected {width}; "
       f"deepGPS-single-2 reads {r2.model.config.seq_dim}")
+
+# %% tags=["remove-cell"]
 assert features.shape[1] == width == r2.model.config.seq_dim
 
 # %% [markdown]
@@ -632,13 +560,16 @@ else:
         where = ("closer than every blur" if k == 0 else f"further than the widest blur ({sig[-1]:g} px)"
                  if k == len(sig) else f"between the {sig[k - 1]:g}- and {sig[k]:g}-pixel blurs")
         print(f"{row['model']}: PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.3f}: {where}")
+
+# %% tags=["remove-cell"]
+if len(common):
     assert (np.diff(calib["psnr"]) < 0).all() and set(calib["images"]) == set(quality["images"]) == {len(common)}
 
 # %% [markdown]
 # ### Exercise 4 · A sequence of your own
 #
 # Load the trained single-2 model the way `atlaskit predict` does
-# (`deepgps.Predictor.load(r2.run_dir)`) and run sequences of your choice through it, for
+# (`Predictor.load(r2.run_dir)` from `atlaskit.commands.predict`) and run sequences of your choice through it, for
 # example EGFP with and without the SV40 nuclear localization signal `PKKKRKV` at its end,
 # together with one single-2 test protein as a reference.
 #
@@ -651,13 +582,15 @@ else:
 egfp = ("MVSKGEELFTGVVPILVELDGDVNGHKFSVSGEGEGDATYGKLTLKFICTTGKLPVPWPTLVTTLTYGVQCFSRYPDHMKQHDFFKSAMPEGYVQERTIFF"
         "KDDGNYKTRAEVKFEGDTLVNRIELKGIDFKEDGNILGHKLEYNYNSHNVYIMADKQKNGIKVNFKIRHNIEDGSVQLADHYQQNTPIGDGPVLLPDNHYLST"
         "QSALSKDPNEKRDHMVLLEFVTAAGITLGMDELYK")
-ref = test2["gene"].iloc[0]
-predictor = deepgps.Predictor.load(r2.run_dir, variant="single-2", device=run.device)
+ref = min(test2["gene"])  # the first single-2 test protein, alphabetically
+predictor = Predictor.load(r2.run_dir, variant="single-2", device=run.device)
 mine, drawn = predictor.predict([("EGFP", egfp), ("EGFP-NLS", egfp + "PKKKRKV"), (ref, seqs[ref])])
 print(mine.round(3).to_string(index=False))
-fig = plots.image_grid([absolute(im) for im in drawn], titles=list(mine["id"]), ncols=3, size=2.0)
+fig = deepgps.figures.predicted_images(mine, drawn)
+
+# %% tags=["remove-cell"]
 p_chapter = deepgps.classify_proteins(r2, features, [ref])[0, 1]
-assert abs(mine["p_nucleoplasm"].iloc[2] - p_chapter) < 1e-4
+assert abs(mine.set_index("id").loc[ref, "p_nucleoplasm"] - p_chapter) < 1e-4
 assert np.allclose(mine[["p_cytoplasm", "p_nucleoplasm"]].sum(axis=1), 1, atol=1e-5)
 
 # %% [markdown]

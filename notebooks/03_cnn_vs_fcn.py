@@ -48,12 +48,10 @@ device = "auto"
 epochs = None  # None: the preset decides
 
 # %%
-from atlaskit import book
+from atlaskit.chapter import ledger, provenance, setup_chapter
+from atlaskit.studies import cnnfcn as study
 
-run = book.setup_chapter(
-    "03_cnn_vs_fcn", scale=scale, data=data, data_dir=data_dir, seed=seed, device=device,
-    scales=("tiny", "ci", "full"),
-)
+run = setup_chapter(study.CHAPTER, scale=scale, data=data, data_dir=data_dir, seed=seed, device=device)
 
 # %% [markdown]
 # ## Scale of this run
@@ -75,23 +73,9 @@ run = book.setup_chapter(
 # that the code runs.
 
 # %%
-import numpy as np
-import pandas as pd
-
-from atlaskit.studies import cnnfcn as study
-
 p = study.preset(run.scale, epochs=epochs)
 config = p.model_config()
-settings = pd.DataFrame({
-    "this run": [f"{p.image_size} × {p.image_size}", ", ".join(map(str, config.widths)), str(config.fc_hidden),
-                 f"{config.heatmap_size} × {config.heatmap_size}",
-                 f"{p.n_train} / {p.n_val} / {p.n_test}" if run.data == "sim" else "8 : 1 : 1 split of the folder",
-                 p.epochs, p.batch_size],
-    "paper": ["256 × 256", "32, 64, 128, 256, 512", "not stated (ours: (1024, 1024))", "16 × 16",
-              "Cyto 2017 challenge data", "not stated", "not stated (ours: 32)"],
-}, index=["input", "kernels per block", "hidden FC units", "FCN heat maps", "train / val / test images",
-          "epochs", "batch"])
-settings
+study.settings_table(p, run.data)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -122,15 +106,15 @@ print(f"scale {p.scale}: input {p.image_size}², kernels {config.widths}, heat m
 # your folder with its number of files and a hash of its file listing.
 
 # %%
-hpa = study.load_data(p, run.data, seed=run.seed, data_dir=run.data_dir, labels_csv=labels_csv)
-study.fig_class_distribution(hpa).show()
+hpa = study.build_data(p, run.data, seed=run.seed, data_dir=run.data_dir, labels_csv=labels_csv)
+study.figures.fig_class_distribution(hpa).show()
 
 # %%
 files, folders = study.data_sources(run.data, run.data_dir, labels_csv)
-book.provenance(files, folders=folders)
+provenance(files, folders=folders)
 
 # %%
-study.fig_cooccurrence(hpa).show()
+study.figures.fig_cooccurrence(hpa).show()
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -152,18 +136,7 @@ print("images by cell line:", hpa.meta["cell_line"].value_counts().sort_index().
 # an empty map teaches the FCN that a present class is nowhere.
 
 # %%
-from atlaskit import plots
-
-show = hpa.indices("train")[:6]
-images = hpa.images(None, show)
-maps = hpa.target_maps("train")[:6]
-fig = plots.image_grid(
-    [plots.to_rgb(im) for im in images] + [im[0] for im in images] + [m.astype(float) for m in maps], ncols=6,
-    size=1.8, titles=["\n".join(lab) for lab in hpa.meta["labels"].iloc[show]] + [""] * 12,
-    row_labels=["composite", "protein", "FCN target"],
-)
-fig.suptitle("Training images (composite: protein green, nucleus blue, microtubules red, ER yellow), "
-             "their protein channel and the FCN target map", fontsize=9, y=1.02);
+fig = study.figures.fig_target_maps(hpa, n=6)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -182,19 +155,7 @@ print(study.target_map_check(hpa, "train").round(3).to_string())
 # configuration and the one trained here.
 
 # %%
-import torch
-
-from atlaskit.models.cnnfcn import CnnFcnConfig, build_model
-
-rows = []
-for name, cfg in (("paper", CnnFcnConfig.paper()), (f"this run ({p.scale})", config)):
-    for kind in ("cnn", "fcn"):
-        net = build_model(kind, cfg).eval()
-        with torch.no_grad():
-            out = net(torch.zeros(1, *cfg.input_shape))
-        rows.append({"configuration": name, "model": kind.upper(), "input": str(cfg.input_shape),
-                     "output": str(tuple(out.shape[1:])), "parameters": sum(q.numel() for q in net.parameters())})
-architectures = pd.DataFrame(rows)
+architectures = study.architecture_table(p)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -213,7 +174,7 @@ print(architectures.to_string(index=False))
 
 # %%
 models = {kind: study.train(kind, hpa, p, seed=run.seed, device=run.device) for kind in ("cnn", "fcn")}
-study.fig_loss_curves(models).show()
+study.figures.fig_loss_curves(models).show()
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -239,9 +200,7 @@ for kind, tm in models.items():
 
 # %%
 evals = {kind: study.evaluate(tm, hpa) for kind, tm in models.items()}
-thresholds = pd.DataFrame({f"{k.upper()} threshold": ev.thresholds for k, ev in evals.items()}
-                          | {f"{k.upper()} train Dice": ev.train_dice for k, ev in evals.items()},
-                          index=study.CLASSES)
+thresholds = study.threshold_table(evals)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -259,7 +218,7 @@ print(thresholds.round(2).to_string())
 # was predicted instead.
 
 # %%
-study.fig_confusions(evals).show()
+study.figures.fig_confusions(evals).show()
 
 # %% [markdown]
 # ### Overall scores beside the paper's
@@ -285,7 +244,7 @@ print(summary.round(3).to_string())
 
 # %%
 t1 = study.table1(evals)
-study.fig_table1(t1).show()
+study.figures.fig_table1(t1).show()
 t1.round(2)
 
 # %%
@@ -299,7 +258,7 @@ print("\n".join(study.compare_with_paper(evals)))
 
 # %%
 lines = study.cell_line_table(evals)
-study.fig_cell_lines(lines).show()
+study.figures.fig_cell_lines(lines).show()
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -315,7 +274,7 @@ print(lines.round(3).to_string(index=False))
 
 # %%
 hetero_examples = study.pick_heterogeneous(hpa, evals["fcn"], n=3)
-fig = study.fig_heatmap_overlays(hpa, models["fcn"], evals["fcn"], hetero_examples, seed=run.seed)
+fig = study.figures.fig_heatmap_overlays(hpa, models["fcn"], evals["fcn"], hetero_examples, seed=run.seed)
 
 # %% [markdown]
 # ### Successes and failures
@@ -326,7 +285,7 @@ fig = study.fig_heatmap_overlays(hpa, models["fcn"], evals["fcn"], hetero_exampl
 
 # %%
 picks = study.pick_examples(evals, n=2)
-fig = study.fig_examples(hpa, evals, picks)
+fig = study.figures.fig_examples(hpa, evals, picks)
 
 # %% [markdown]
 # ## Testing the paper's explanation: classes shown by only some cells
@@ -343,7 +302,7 @@ if hpa.source == "sim":
     hdata = study.heterogeneity_data(p, seed=run.seed, exclude=hpa.meta["protein"])
     het = study.heterogeneity_experiment({k: (models[k], evals[k]) for k in models}, hdata)
     het_summary = study.heterogeneity_summary(het)
-    study.fig_heterogeneity(het_summary).show()
+    study.figures.fig_heterogeneity(het_summary).show()
 else:
     het = None
     print("The heterogeneity test needs per-cell ground truth, which only simulated data has; "
@@ -396,6 +355,25 @@ if het is not None:
 #   more than the paper's.
 
 # %% [markdown]
+# ### The effects ledger
+#
+# Each finding of the paper, measured in this run as "FCN minus CNN" on the same test images (a
+# paired bootstrap gives the 95 % interval), with the verdict that follows from the numbers:
+# **reproduced** (the interval lies on the paper's side of zero), **not significant** (the
+# interval includes zero, whichever sign the estimate has), **reversed** (the interval lies on
+# the other side: the data contradict the paper), or **not testable** on this data (with the
+# reason). The book's [ledger page](../ledger.md) gathers the rows of all chapters.
+
+# %%
+effect_rows = study.measure_effects(evals, verdict if het is not None else None, seed=run.seed, data=hpa.source)
+ledger(run, effect_rows)
+
+# %% tags=["remove-cell"]
+# NBVAL_CHECK_OUTPUT
+for row in effect_rows:
+    print(row.summary())
+
+# %% [markdown]
 # ## Exercises
 #
 # ### Exercise 1 · One threshold for every class
@@ -414,9 +392,15 @@ for kind, ev in evals.items():
     rules = study.threshold_comparison(ev.y_test, ev.scores, ev.thresholds, global_thresholds=(0.3, 0.5, 0.7))
     print(f"{kind.upper()} (best mean Dice on the test set: {rules['mean Dice'].idxmax()})")
     print(rules.round(3).to_string(), end="\n\n")
-    # the per-class row recomputes the chapter's mean Dice; a higher global threshold predicts fewer labels
+
+# %% tags=["remove-cell"]
+# Check: the per-class row recomputes the chapter's mean Dice; a higher global threshold predicts fewer labels
+import numpy as np
+
+for kind, ev in evals.items():
+    rules = study.threshold_comparison(ev.y_test, ev.scores, ev.thresholds, global_thresholds=(0.3, 0.5, 0.7))
     assert np.isclose(rules.loc["per class", "mean Dice"], summary.loc["mean Dice", f"{kind.upper()} ours"])
-    assert rules["labels per image"].iloc[1:].is_monotonic_decreasing
+    assert rules["labels per image"].drop("per class").is_monotonic_decreasing
 
 # %% [markdown]
 # ### Exercise 2 · The mean of the heat map instead of its maximum
@@ -442,7 +426,9 @@ print(pooling.round(3).to_string())
 print(f"chapter (thresholds from all training images): {evals['fcn'].mean_per_class_accuracy:.3f}")
 change = pooling.loc["mean", "mean per-class accuracy"] - pooling.loc["max", "mean per-class accuracy"]
 print(f"mean instead of max pooling changes the FCN's mean per-class accuracy by {change:+.3f}")
-# max pooling is the chapter's FCN confidence, exactly; a mean never exceeds the maximum
+
+# %% tags=["remove-cell"]
+# Check: max pooling is the chapter's FCN confidence, exactly; a mean never exceeds the maximum
 assert np.array_equal(te["max"], evals["fcn"].scores)
 assert (te["mean"] <= te["max"]).all()
 
@@ -464,7 +450,9 @@ variants = {"chapter": {}, "threshold 0.5": {"threshold": 0.5}, "threshold 0.7":
             "no dilation": {"dilation": 0}}
 tv = study.target_variants(hpa, variants, "train", max_images=256)
 print(tv.round(3).to_string())
-# the chapter's row agrees with the maps the FCN was trained on
+
+# %% tags=["remove-cell"]
+# Check: the chapter's row agrees with the maps the FCN was trained on
 chapter_maps = hpa.target_maps("train")[:256]
 assert np.isclose(tv.loc["chapter", "empty maps"], (~chapter_maps.any(axis=(1, 2))).mean())
 assert np.isclose(tv.loc["chapter", "map coverage"], chapter_maps.mean())
@@ -487,12 +475,15 @@ assert cov["chapter"] >= cov["threshold 0.5"] >= cov["threshold 0.7"] and cov["n
 # Solution
 ev = evals["fcn"]
 mm = study.most_missed(ev.confusion, min_support=5)
-k, t = mm["index"], ev.y_test.astype(bool)
+k = mm["index"]
 print(f"FCN finds {mm['class']} in {mm['support'] - mm['missed']} of {mm['support']} test images (accuracy "
       f"{mm['accuracy']:.2f}, CNN {evals['cnn'].confusion.per_class_accuracy[k]:.2f}); "
       f"{mm['missed_without_fp']} of its misses had no false positive")
 print("predicted instead (hits per image with the class):", mm["confused_with"].round(2).to_dict())
-# recount from the predictions themselves, not from the confusion matrix
+
+# %% tags=["remove-cell"]
+# Check: recount from the predictions themselves, not from the confusion matrix
+t = ev.y_test.astype(bool)
 missed = t[:, k] & ~ev.pred[:, k]
 assert mm["missed"] == missed.sum() and np.isclose(mm["accuracy"], 1 - missed.sum() / t[:, k].sum())
 for name, rate in mm["confused_with"].items():

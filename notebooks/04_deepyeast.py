@@ -52,19 +52,17 @@ n_bootstrap = None
 alpha = 1.0
 
 # %%
-from atlaskit import book
+import numpy as np
 
-run = book.setup_chapter("04_deepyeast", scale=scale, data=data, data_dir=data_dir, seed=seed, device=device)
+from atlaskit.chapter import ledger, provenance, setup_chapter
+from atlaskit.errors import ParameterError
 from atlaskit.studies import deepyeast as dy
 
-p = dy.preset(scale, epochs=epochs)
-if n_bootstrap is not None:
-    if not isinstance(n_bootstrap, int) or n_bootstrap < 100:
-        raise book.ParameterError(f"n_bootstrap must be an integer >= 100 or None, not {n_bootstrap!r}")
-    p = p.replace(n_bootstrap=n_bootstrap)
+run = setup_chapter(dy.CHAPTER, scale=scale, data=data, data_dir=data_dir, seed=seed, device=device)
+# small scales: one CPU thread (p.cpu_threads) while training and extracting features; full: the libraries' defaults
+p = dy.preset(scale, epochs=epochs, n_bootstrap=n_bootstrap)
 if not isinstance(alpha, (int, float)) or alpha < 1:
-    raise book.ParameterError(f"alpha (the Dirichlet prior) must be a number >= 1, not {alpha!r}")
-dy.limit_cpu_threads(p.cpu_threads)  # small scales: one CPU thread; full: the libraries' defaults
+    raise ParameterError(f"alpha (the Dirichlet prior) must be a number >= 1, not {alpha!r}")
 
 # %% [markdown]
 # ## The preset
@@ -82,18 +80,7 @@ dy.limit_cpu_threads(p.cpu_threads)  # small scales: one CPU thread; full: the l
 
 # %%
 # NBVAL_CHECK_OUTPUT
-import pandas as pd
-
-preset_rows = {
-    "network": f"conv {'-'.join(map(str, p.model.conv_channels))}, FC {'-'.join(map(str, p.model.fc_units))}, "
-               f"dropout {p.model.dropout}" + (" (the paper's)" if p.model.is_paper else " (narrower than the paper's)"),
-    "optimiser": f"SGD momentum 0.9, lr {p.lr} × 0.5 every {p.step_size} epochs, weight decay 5e-4, batch {p.batch_size}",
-    "epochs": p.epochs,
-    "bootstrap resamples": p.n_bootstrap,
-    "transfer sizes (images per class)": ", ".join(map(str, p.transfer_sizes)),
-    "random-forest trees": p.rf_trees,
-}
-print(pd.Series(preset_rows).to_string())
+print(dy.describe(p).to_string())
 
 # %% [markdown]
 # ## Data
@@ -119,38 +106,24 @@ print(pd.Series(preset_rows).to_string())
 # your folder with its number of files and a hash of its file listing.
 
 # %%
-yeast = dy.load_data(p, data=data, data_dir=run.data_dir, seed=seed)
+yeast = dy.build_data(p, data=data, data_dir=run.data_dir, seed=seed)
 meta = yeast.main.metadata
 classes = list(yeast.classes)
 
 # %%
 files, folders = dy.data_sources(data, run.data_dir)
-book.provenance(files, folders=folders)
+provenance(files, folders=folders)
 
 # %%
 # NBVAL_CHECK_OUTPUT
 print(yeast.summary().to_string(index=False))
 
 # %%
-import numpy as np
-
-from atlaskit import plots
-
-gallery = [int(meta.index[(meta["label"] == c) & meta["is_cell"].astype(bool)][0]) for c in classes]
-fig = plots.image_grid(
-    [plots.to_rgb(yeast.main.images[i], colors=("green", "magenta")) for i in gallery],
-    titles=classes, ncols=6, size=1.5,
-)
-fig.suptitle("One crop per class: GFP (protein) in green, RFP (cytosol) in magenta", fontsize=9, y=1.01);
+dy.figures.crop_gallery(yeast);
 
 # %%
 if yeast.source == "sim":
-    noncell = meta.index[~meta["is_cell"].astype(bool)]
-    kinds = meta.loc[noncell].drop_duplicates("kind")
-    fig = plots.image_grid(
-        [plots.to_rgb(yeast.main.images[i], colors=("green", "magenta")) for i in kinds.index],
-        titles=[f"non-cell: {k}\nlabelled {c}" for k, c in zip(kinds["kind"], kinds["label"])], ncols=5, size=1.6,
-    )
+    dy.figures.noncell_gallery(yeast);
 
 # %% [markdown]
 # ## The model
@@ -163,18 +136,10 @@ if yeast.source == "sim":
 
 # %%
 # NBVAL_CHECK_OUTPUT
-import torch
+from atlaskit.models.deepyeast import DeepYeastConfig
 
-from atlaskit.models.deepyeast import DeepYeastConfig, DeepYeastNet
-
-def layer_table(config):
-    net = DeepYeastNet(config)
-    counts = {name: sum(q.numel() for q in module.parameters()) for name, module in net.layers.named_children()}
-    return pd.DataFrame({"output": {k: "×".join(map(str, v)) for k, v in net.layer_shapes().items()},
-                         "parameters": counts})
-
-paper_table = layer_table(DeepYeastConfig.paper())
-ours_table = layer_table(p.model)
+paper_table = dy.layer_table(DeepYeastConfig.paper())
+ours_table = dy.layer_table(p.model)
 table = paper_table.join(ours_table, lsuffix=" (paper)", rsuffix=" (this run)")
 print(table.to_string())
 print(f"total parameters: paper {paper_table['parameters'].sum():,}, this run {ours_table['parameters'].sum():,}")
@@ -188,19 +153,10 @@ print(f"total parameters: paper {paper_table['parameters'].sum():,}, this run {o
 # folder and does not train again.
 
 # %%
-net = dy.train_network(yeast, p, seed=seed, device=run.device)
-model = net.model
-history = net.history.to_frame()
+net = dy.train(yeast, p, seed=seed, device=run.device)
 
 # %%
-import plotly.express as px
-
-curves = history[history["term"].isin(["loss", "metric_accuracy"])].replace({"metric_accuracy": "accuracy"})
-fig = px.line(curves, x="epoch", y="value", color="split", facet_col="term", markers=True,
-              title="Training curves: cross-entropy and accuracy per epoch")
-fig.update_yaxes(matches=None)
-fig.update_layout(height=360)
-fig.show()
+dy.figures.training_curves(net.history).show()
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -215,12 +171,9 @@ print(f"trained {len(net.history)} epochs; best validation accuracy {np.nanmax(v
 # with replacement; the paper used 20,000 resamples, this run the number printed).
 
 # %%
-test = yeast.indices("test")
-y_test = meta["label_idx"].to_numpy()[test]
-proteins_test = meta["protein"].to_numpy()[test]
-probs = dy.predict(model, yeast.main, test)
-pred = probs.argmax(1)
-cells = dy.cell_metrics(y_test, pred, classes, n_bootstrap=p.n_bootstrap, seed=seed)
+cells = dy.evaluate(net, yeast, p, seed=seed)
+test, y_test, proteins_test = cells["indices"], cells["y"], cells["proteins"]
+probs, pred = cells["probs"], cells["pred"]
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -229,25 +182,10 @@ print(f"bootstrap: {cells['table'].attrs['n_resamples']} stratified resamples")
 print(cells["table"].round(3).to_string())
 
 # %%
-import plotly.graph_objects as go
-
-per_class = cells["table"].drop(index="accuracy").reset_index()
-fig = go.Figure()
-for metric, color in (("precision", "#4e79a7"), ("recall", "#f28e2b")):
-    fig.add_bar(x=per_class["class"], y=per_class[metric], name=metric, marker_color=color,
-                error_y={"type": "data", "symmetric": False,
-                         "array": per_class[f"{metric}_high"] - per_class[metric],
-                         "arrayminus": per_class[metric] - per_class[f"{metric}_low"]})
-fig.update_layout(barmode="group", height=380, yaxis_range=[0, 1.05],
-                  title="Per-class precision and recall, 95 % stratified bootstrap intervals (cf. the paper's Table 2)")
-fig.show()
+dy.figures.precision_recall(cells).show()
 
 # %%
-cm = cells["confusion"]
-fig = px.imshow(cm / cm.to_numpy().sum(1, keepdims=True), text_auto=".2f", color_continuous_scale="Blues",
-                labels={"color": "fraction of the true class"}, title="Confusion matrix (rows: true class; cf. the paper's Fig. 2)")
-fig.update_layout(height=560)
-fig.show()
+dy.figures.confusion(cells).show()
 
 # %% [markdown]
 # ## A random forest on hand-crafted features
@@ -260,8 +198,8 @@ fig.show()
 # %%
 train = yeast.indices("train")
 y_train = meta["label_idx"].to_numpy()[train]
-features_train = dy.hand_features(yeast.main, train, n_jobs=p.feature_jobs)
-features_test = dy.hand_features(yeast.main, test, n_jobs=p.feature_jobs)
+features_train = dy.hand_features(yeast.main, train, n_jobs=p.feature_jobs, threads=p.cpu_threads)
+features_test = dy.hand_features(yeast.main, test, n_jobs=p.feature_jobs, threads=p.cpu_threads)
 rf_pred, forest = dy.random_forest_baseline(features_train, y_train, features_test, trees=p.rf_trees, seed=seed)
 rf_accuracy = float(np.mean(rf_pred == y_test))
 
@@ -271,10 +209,7 @@ print(f"{features_train.shape[1]} hand-crafted features; random forest ({p.rf_tr
       f"{rf_accuracy:.3f} (paper 0.75) vs the network's {cells['accuracy']:.3f} (paper 0.87)")
 
 # %%
-importance = pd.Series(forest.feature_importances_, index=features_train.columns).sort_values(ascending=False)[:15]
-fig = px.bar(importance[::-1], orientation="h", title="The random forest's 15 most important features")
-fig.update_layout(showlegend=False, height=420, xaxis_title="mean decrease in impurity", yaxis_title=None)
-fig.show()
+dy.figures.forest_importance(forest, features_train.columns).show()
 
 # %% [markdown]
 # ## The cell-quality filter
@@ -301,13 +236,7 @@ if yeast.source == "sim":
           f"and {(~keep & truth).sum()} real cells; accuracy on the true cells alone {np.mean(pred[truth] == y_test[truth]):.3f}")
 
 # %%
-flagged = np.flatnonzero(~keep)[:10]
-if flagged.size:
-    fig = plots.image_grid(
-        [plots.to_rgb(yeast.main.images[test[i]], colors=("green", "magenta")) for i in flagged],
-        titles=[f"P(cell) {quality['p_cell'][i]:.2f}" for i in flagged], ncols=10, size=1.2,
-    )
-    fig.suptitle("Test crops the filter removes", fontsize=9, y=1.02);
+dy.figures.filtered_crops(yeast, test, quality);
 
 # %% [markdown]
 # ## Per-protein calls
@@ -339,14 +268,7 @@ print("calling each protein from k random cells:")
 print(by_k.round(3).to_string(index=False))
 
 # %%
-fig = go.Figure()
-fig.add_scatter(x=by_k["k"], y=by_k["accuracy"], mode="lines+markers", name="protein-level, k cells",
-                error_y={"type": "data", "symmetric": False, "array": by_k["high"] - by_k["accuracy"],
-                         "arrayminus": by_k["accuracy"] - by_k["low"]})
-fig.add_hline(y=cells["accuracy"], line_dash="dot", annotation_text="per cell")
-fig.update_layout(xaxis_type="log", xaxis_title="cells per protein (k)", yaxis_title="accuracy", height=380,
-                  title="Protein-level accuracy grows with the number of cells that vote")
-fig.show()
+dy.figures.protein_accuracy_curve(by_k, cells["accuracy"]).show()
 
 # %% [markdown]
 # ### Proteins between nucleus and cytoplasm
@@ -361,7 +283,7 @@ fig.show()
 # %%
 if yeast.dual is not None:
     dual_meta = yeast.dual.metadata
-    dual_probs = dy.predict(model, yeast.dual)
+    dual_probs = dy.predict(net, yeast.dual)
     spread = dy.spread_posteriors(dual_meta["protein"].to_numpy(), dual_probs, classes, alpha=alpha)
     weight = dual_meta.drop_duplicates("protein").set_index("protein")["nucleus_weight"]
     spread["simulated nucleus weight"] = spread["protein"].map(weight)
@@ -372,18 +294,7 @@ else:
 
 # %%
 if len(spread):
-    order = spread.sort_values("nucleus_mean")
-    fig = go.Figure()
-    for c, color in (("nucleus", "#4e79a7"), ("cytoplasm", "#e15759")):
-        fig.add_scatter(x=order[f"{c}_mean"], y=order["gene"], mode="markers", name=f"P({c})", marker_color=color,
-                        error_x={"type": "data", "symmetric": False, "array": order[f"{c}_high"] - order[f"{c}_mean"],
-                                 "arrayminus": order[f"{c}_mean"] - order[f"{c}_low"]})
-    if "simulated nucleus weight" in order:
-        fig.add_scatter(x=order["simulated nucleus weight"], y=order["gene"], mode="markers", name="simulated nuclear weight",
-                        marker={"symbol": "x", "color": "black"})
-    fig.update_layout(height=max(300, 28 * len(order)), xaxis_title="posterior proportion of the protein's cells",
-                      title="Posterior class proportions of proteins spread between nucleus and cytoplasm")
-    fig.show()
+    dy.figures.spread_proportions(spread).show()
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -410,10 +321,10 @@ ty_test = transfer_meta["label_idx"].to_numpy()[t_test]
 from atlaskit.models.deepyeast import LAYER_NAMES
 
 layers = [n for n in LAYER_NAMES if n != "logits"]
-net_train = dy.layer_features(model, yeast.transfer, t_train, layers)
-net_test = dy.layer_features(model, yeast.transfer, t_test, layers)
-hand_train = dy.hand_features(yeast.transfer, t_train, n_jobs=p.feature_jobs).to_numpy()
-hand_test = dy.hand_features(yeast.transfer, t_test, n_jobs=p.feature_jobs).to_numpy()
+net_train = dy.layer_features(net, yeast.transfer, t_train, layers)
+net_test = dy.layer_features(net, yeast.transfer, t_test, layers)
+hand_train = dy.hand_features(yeast.transfer, t_train, n_jobs=p.feature_jobs, threads=p.cpu_threads).to_numpy()
+hand_test = dy.hand_features(yeast.transfer, t_test, n_jobs=p.feature_jobs, threads=p.cpu_threads).to_numpy()
 curves = dy.transfer_curves({"fc1 (network)": net_train["fc1"], "hand-crafted": hand_train}, ty_train,
                             {"fc1 (network)": net_test["fc1"], "hand-crafted": hand_test}, ty_test,
                             sizes=p.transfer_sizes, repeats=p.transfer_repeats, trees=p.transfer_trees,
@@ -421,16 +332,7 @@ curves = dy.transfer_curves({"fc1 (network)": net_train["fc1"], "hand-crafted": 
 transfer = dy.summarize_transfer(curves)
 
 # %%
-fig = go.Figure()
-for name, color in (("fc1 (network)", "#4e79a7"), ("hand-crafted", "#f28e2b")):
-    part = transfer[transfer["features"] == name]
-    fig.add_scatter(x=np.r_[part["n_per_class"], part["n_per_class"][::-1]], y=np.r_[part["high"], part["low"][::-1]],
-                    fill="toself", fillcolor=color, opacity=0.2, line={"width": 0}, showlegend=False, hoverinfo="skip")
-    fig.add_scatter(x=part["n_per_class"], y=part["accuracy"], mode="lines+markers", name=name, line_color=color)
-fig.add_hline(y=0.25, line_dash="dot", annotation_text="chance")
-fig.update_layout(xaxis_type="log", xaxis_title="training images per class", yaxis_title="test accuracy (4 classes)",
-                  height=400, title="Transfer to actin, bud neck, lipid particle, microtubule (cf. the paper's Fig. 4C)")
-fig.show()
+dy.figures.transfer_curve(transfer).show()
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -443,16 +345,12 @@ print(transfer.pivot(index="n_per_class", columns="features", values="accuracy")
 
 # %%
 sweep_size = min(p.layer_sweep_size, int(np.bincount(ty_train).min()))
-sweep = dy.transfer_curves({**{name: net_train[name] for name in layers}, "hand-crafted": hand_train}, ty_train,
-                           {**{name: net_test[name] for name in layers}, "hand-crafted": hand_test}, ty_test,
-                           sizes=(sweep_size,), repeats=p.transfer_repeats, trees=p.transfer_trees,
-                           n_bootstrap=min(p.n_bootstrap, 1000), seed=seed)
-sweep = dy.summarize_transfer(sweep)
-fig = px.bar(sweep, x="features", y="accuracy", error_y=sweep["high"] - sweep["accuracy"],
-             error_y_minus=sweep["accuracy"] - sweep["low"],
-             title=f"Transfer accuracy from each layer, {sweep_size} training images per class (cf. Fig. S6)")
-fig.update_layout(height=380, xaxis_title=None, yaxis_range=[0, 1])
-fig.show()
+sweep_runs = dy.transfer_curves({**{name: net_train[name] for name in layers}, "hand-crafted": hand_train},
+                                ty_train, {**{name: net_test[name] for name in layers}, "hand-crafted": hand_test},
+                                ty_test, sizes=(sweep_size,), repeats=p.transfer_repeats, trees=p.transfer_trees,
+                                n_bootstrap=min(p.n_bootstrap, 1000), seed=seed)
+sweep = dy.summarize_transfer(sweep_runs)
+dy.figures.layer_sweep(sweep, sweep_size).show()
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -469,19 +367,10 @@ print(sweep.set_index("features")["accuracy"].round(3).to_string())
 cell_test = np.flatnonzero(meta["is_cell"].to_numpy()[test].astype(bool))
 rng = np.random.default_rng(seed)
 probe = np.sort(rng.choice(cell_test, size=min(p.embed_cells, cell_test.size), replace=False))
-probe_features = dy.layer_features(model, yeast.main, test[probe], [n for n in LAYER_NAMES], pool="avg")
-embedding = dy.embed_layers({name: probe_features[name] for name in p.embed_layers}, seed=seed)
-frames = [pd.DataFrame({"x": e[:, 0], "y": e[:, 1], "layer": name, "class": np.asarray(classes)[y_test[probe]]})
-          for name, e in embedding.items()]
-emb = pd.concat(frames, ignore_index=True)
-fig = px.scatter(emb, x="x", y="y", color="class", facet_col="layer", facet_col_wrap=min(3, len(p.embed_layers)),
-                 category_orders={"class": classes, "layer": list(p.embed_layers)}, opacity=0.75,
-                 title="t-SNE of layer outputs of test cells, coloured by class (cf. the paper's Fig. 3B)")
-fig.update_traces(marker_size=4)
-fig.update_xaxes(showticklabels=False, title=None, matches=None)
-fig.update_yaxes(showticklabels=False, title=None, matches=None)
-fig.update_layout(height=330 * int(np.ceil(len(p.embed_layers) / 3)))
-fig.show()
+probe_features = dy.layer_features(net, yeast.main, test[probe], [n for n in LAYER_NAMES], pool="avg")
+embedding = dy.embed_layers({name: probe_features[name] for name in p.embed_layers}, seed=seed,
+                            threads=p.cpu_threads)
+dy.figures.layer_maps(embedding, np.asarray(classes)[y_test[probe]], classes).show()
 
 # %% [markdown]
 # **What each layer knows about the class (Fig. 3D).** The mutual information between a unit's
@@ -489,12 +378,8 @@ fig.show()
 # layer. The class entropy bounds it (log₂ 12 ≈ 3.6 bits for balanced classes).
 
 # %%
-mi = pd.concat([pd.DataFrame({"layer": name, "bits": dy.unit_class_information(probe_features[name], y_test[probe], bins=p.mi_bins)})
-                for name in LAYER_NAMES], ignore_index=True)
-fig = px.box(mi, x="layer", y="bits", points=False, category_orders={"layer": list(LAYER_NAMES)},
-             title="Mutual information between each unit and the class (cf. the paper's Fig. 3D)")
-fig.update_layout(height=380, xaxis_title=None)
-fig.show()
+mi = dy.layer_information(probe_features, y_test[probe], bins=p.mi_bins, layers=LAYER_NAMES)
+dy.figures.unit_information(mi, LAYER_NAMES).show()
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -509,17 +394,8 @@ print(mi.groupby("layer", sort=False)["bits"].median().round(3).to_string())
 # %%
 show_layers = ["conv1_2", "conv2_2", "conv3_4", "fc1"]
 probe_images = np.asarray(yeast.main.images[np.sort(test[probe])], np.float32)
-tiles, titles = [], []
-for name in show_layers:
-    info = mi[mi["layer"] == name]["bits"].to_numpy()
-    units = list(np.argsort(-info, kind="stable")[:3])
-    for unit, patches in zip(units, dy.max_activating_patches(model, probe_images, name, units, top=4)):
-        for j, patch in enumerate(patches):
-            tiles.append(plots.to_rgb(patch, colors=("green", "magenta")))
-            titles.append(f"{name} #{unit}" if j == 0 else "")
-fig = plots.image_grid(tiles, titles=titles, ncols=12, size=0.95)
-fig.suptitle("Top-4 patches of the 3 most informative units per layer (rows: conv1_2, conv2_2, conv3_4, fc1)",
-             fontsize=9, y=1.01);
+patches = dy.top_unit_patches(net, probe_images, mi, show_layers, units=3, top=4)
+dy.figures.unit_patches(patches);
 
 # %% [markdown]
 # ## Comparison with the paper
@@ -558,6 +434,28 @@ print(comparison.round(3).to_string(index=False))
 #   results); the resampling is exact per class (multinomial rows of the confusion matrix).
 
 # %% [markdown]
+# ### The effects ledger
+#
+# Each finding of the paper, measured in this run: the quantity is oriented so that the paper's
+# claim is positive, its 95 % interval resamples whole test proteins (or, for transfer, the random
+# training subsets), and the verdict follows from the numbers — **reproduced** (the interval
+# lies on the paper's side of zero), **not significant** (the interval includes zero, whichever
+# sign the estimate has) or **reversed** (the interval lies on the other side). The book's [ledger page](../ledger.md) gathers the rows of all chapters.
+
+# %%
+effect_rows = dy.measure_effects(
+    y=y_test, pred=pred, forest_pred=rf_pred, proteins=proteins_test, calls=calls, keep=keep,
+    transfer_curves=curves, learned="fc1 (network)", sweep_curves=sweep_runs, information=mi,
+    n_boot=p.n_bootstrap, seed=seed, data=yeast.source,
+)
+ledger(run, effect_rows)
+
+# %% tags=["remove-cell"]
+# NBVAL_CHECK_OUTPUT
+for row in effect_rows:
+    print(row.summary())
+
+# %% [markdown]
 # ## The sim-to-real check
 #
 # The trained network is saved as a self-contained checkpoint: configuration, class names,
@@ -575,14 +473,16 @@ print(comparison.round(3).to_string(index=False))
 # `.npz`, to show the format.
 
 # %%
-checkpoint = dy.save_model(model, net.run_dir / "deepyeast-model.pt",
+from atlaskit.commands.evaluate import evaluate_checkpoint
+
+checkpoint = dy.save_model(net.model, net.run_dir / "deepyeast-model.pt",
                            info={"scale": scale, "data": yeast.source, "seed": seed, "epochs": len(net.history)})
 print(f"model checkpoint: {checkpoint}")
 example = net.run_dir / "example-crops.npz"
 sample = np.sort(rng.choice(test.size, size=min(240, test.size), replace=False))
 np.savez(example, images=np.asarray(yeast.main.images[test[sample]], np.float32),
          labels=np.asarray([classes[k].upper().replace(" ", "_") for k in y_test[sample]]))
-report = dy.evaluate_checkpoint(checkpoint, example)
+report = evaluate_checkpoint(checkpoint, example)
 print(f"atlaskit evaluate deepyeast --checkpoint {checkpoint} --images {example}\n")
 print(report.to_text())
 
@@ -610,7 +510,9 @@ alphas = sorted({float(alpha), 2.0, 5.0})
 priors = dy.prior_sweep(proteins_test, probs, y_test, classes, alphas)
 print(priors.round(3).to_string(index=False))
 # the MAP proportions (n_k + α − 1) / (N + Kα − K) share one denominator: α shifts every class alike
-assert np.isclose(priors.loc[priors["alpha"] == float(alpha), "accuracy"].iloc[0], protein_accuracy)
+
+# %% tags=["remove-cell"]
+assert np.isclose(priors.set_index("alpha").loc[float(alpha), "accuracy"], protein_accuracy)
 assert (priors["changed"] == 0).all() and np.all(np.diff(priors["mean_map"]) <= 1e-12)
 
 # %% [markdown]
@@ -631,6 +533,8 @@ untied = ~votes["tied"]
 print(f"{untied.sum()} of {len(votes)} test proteins without a tied vote; per-protein accuracy: "
       f"Dirichlet–multinomial MAP {protein_accuracy:.3f}, majority vote {np.mean(votes['majority'] == votes['true']):.3f}, "
       f"averaged probabilities {np.mean(votes['soft'] == votes['true']):.3f}")
+
+# %% tags=["remove-cell"]
 assert len(votes) == len(calls) and (votes.loc[untied, "majority"] == votes.loc[untied, "call"]).all()
 
 # %% [markdown]
@@ -650,7 +554,10 @@ rf_curve = dy.forest_learning_curve(features_train, y_train, features_test, y_te
                                     trees=p.rf_trees, seed=seed)
 print(rf_curve.round(3).to_string(index=False))
 print(f"the network, trained on all {len(y_train)} crops: {cells['accuracy']:.3f}")
-assert np.isclose(rf_curve["accuracy"].iloc[-1], rf_accuracy) and rf_curve["n_train"].iloc[-1] == len(y_train)
+
+# %% tags=["remove-cell"]
+full_refit = rf_curve.set_index("fraction").loc[1.0]
+assert np.isclose(full_refit["accuracy"], rf_accuracy) and full_refit["n_train"] == len(y_train)
 assert rf_curve["n_train"].is_monotonic_increasing
 
 # %% [markdown]
@@ -673,6 +580,8 @@ refit = dy.transfer_curves({n: net_train[n] for n in picked}, ty_train, {n: net_
                            sizes=sizes, repeats=p.transfer_repeats, trees=p.transfer_trees, n_bootstrap=100, seed=seed)
 refit = dy.summarize_transfer(refit).pivot(index="n_per_class", columns="features", values="accuracy")
 print(f"best layer at {sweep_size} images per class: {best}\n{refit.round(3).to_string()}")
+
+# %% tags=["remove-cell"]
 assert np.isclose(refit.loc[sweep_size, best], sweep.set_index("features").loc[best, "accuracy"])
 
 # %% [markdown]

@@ -32,6 +32,13 @@ OPENCELL_PPI = f"{RAW}/jmhb0/opencell_ppi/0eb3f35a"
 HPA_KAGGLE = f"{RAW}/sanch7/Human-Protein-Atlas/ec49436d"
 PROTICELLI = f"{RAW}/CellProfiling/ProtiCelli/7c7a935d"
 BIO331 = f"{RAW}/vprobon/BIO331_2022/f9a6d184"
+PAIRED_INPAINTING = f"{RAW}/alexxijielu/paired_cell_inpainting/f9d75831"
+# Full commit ids confirmed against stored copies of the repositories (the mirror's README gives
+# their first 8 hex digits).
+CZB_OPENCELL = f"{RAW}/czbiohub/opencell/3ee98d23083c1f05ab20515fba3b958b88b33a0a"
+MERIZO = f"{RAW}/psipred/Merizo/41d12fb84e6e8fdb586c2c859d12161dc7bb5bfd"
+CHAINSAW = f"{RAW}/JudeWells/chainsaw/9ced6e6d04043b0f2c50afa4527013997e305d4d"
+STRUCTUREMAP = f"{RAW}/MannLabs/structuremap/f14b4325e30f16394ea819af2e29f9c68f786ee4"
 # The wheel pip picks on CPython 3.11 / Linux x86-64 (any stardist 0.9.2 wheel holds the same images).
 STARDIST_WHEEL = (
     "https://files.pythonhosted.org/packages/4a/41/1552e918b9c79d46f878f65fb7fd1594ade491cfa7782c2732ccd4a70209/"
@@ -42,6 +49,10 @@ BSD3_OPENCELL = "BSD-3-Clause (czbiohub-sf/2021-opencell-figures)"
 OPENCELL_PPI_LICENCE = "none stated (jmhb0/opencell_ppi; OpenCell data, opencell.czbiohub.org)"
 HPA = "CC-BY-SA-3.0 (Human Protein Atlas)"
 UNIPROT = "CC-BY-4.0 (UniProt)"
+PAIRED_INPAINTING_LICENCE = "GPL-2.0 (alexxijielu/paired_cell_inpainting)"
+CZB_LICENCE = ("Chan Zuckerberg Biohub Software License: BSD-2-Clause plus a clause forbidding commercial "
+               "use without permission (czbiohub/opencell)")
+ALPHAFOLD = "CC-BY-4.0 (AlphaFold DB)"
 
 # name -> (url, licence, description, transform)
 FILES: dict[str, tuple[str, str, str, str | None]] = {
@@ -96,7 +107,22 @@ FILES: dict[str, tuple[str, str, str, str | None]] = {
     "yeast/uniprot-UP000002311-proteome.fasta.gz": (
         f"{BIO331}/UP000002311_559292.fasta.gz", UNIPROT,
         "UniProt S. cerevisiae S288c reference proteome UP000002311 (6059 sequences), gzipped FASTA", None),
+    # Licence files of the image folders. The repositories' licence files could not be looked up
+    # (no stored copy); `LICENSE` at the root is GitHub's convention, and the sha256 check would
+    # catch another file there.
+    "yeast/chong-wt2-toy/LICENSE-paired_cell_inpainting.txt": (
+        f"{PAIRED_INPAINTING}/LICENSE", PAIRED_INPAINTING_LICENCE,
+        "licence of the alexxijielu/paired_cell_inpainting files (GNU GPL version 2)", None),
+    "hpa/inpainting-cells/LICENSE-paired_cell_inpainting.txt": (
+        f"{PAIRED_INPAINTING}/LICENSE", PAIRED_INPAINTING_LICENCE,
+        "licence of the alexxijielu/paired_cell_inpainting files (GNU GPL version 2)", None),
+    "opencell/fov-hoechst/LICENSE-czbiohub-opencell.txt": (
+        f"{CZB_OPENCELL}/LICENSE", CZB_LICENCE,
+        "licence of the czbiohub/opencell files (Chan Zuckerberg Biohub Software License)", None),
 }
+
+# Groups whose files lie in sub-folders: one group per data set, not one per sub-folder.
+NESTED_GROUPS = ("hpa/inpainting-cells", "yeast/chong-wt2-toy")
 
 KAGGLE_CHANNELS = {
     "blue": "nucleus",
@@ -114,10 +140,39 @@ DEEPYEAST_FILES = {
     "HOwt_transfer_val.txt": "DeepYeast transfer validation split (image path, label index; 2,000 images)",
     "HOwt_transfer_test.txt": "DeepYeast transfer test split (image path, label index; 4,000 images)",
 }
+INPAINTING_CHANNELS = {"blue": "nucleus", "green": "protein of interest", "red": "microtubules"}
+CHONG_CHANNELS = {"gfp": "GFP-tagged protein", "rfp": "cytosolic RFP marker"}
+# filename -> (repository base URL, path in the repository, repository licence, protein)
+ALPHAFOLD_FILES = {
+    "AF-Q96HM7-F1-model_v4.pdb": (MERIZO, "examples", "GPL (psipred/Merizo)",
+                                  "Q96HM7, PC-esterase domain-containing protein 1B, 432 aa"),
+    "AF-Q96PD2-F1-model_v4.pdb": (MERIZO, "examples", "GPL (psipred/Merizo)",
+                                  "Q96PD2, discoidin, CUB and LCCL domain-containing protein 2, 775 aa"),
+    "AF-Q5T5X7-F1-model_v4.pdb": (CHAINSAW, "example_files", "MIT (JudeWells/chainsaw)",
+                                  "Q5T5X7, BEN domain-containing protein 3, 828 aa"),
+    "AF-A0A1W2PQ64-F1-model_v4.pdb": (CHAINSAW, "example_files", "MIT (JudeWells/chainsaw)",
+                                      "A0A1W2PQ64, RNA polymerase II subunit A C-terminal domain "
+                                      "phosphatase SSU72, 194 aa"),
+    "O15552.cif": (STRUCTUREMAP, "data/test_files", "Apache-2.0 (MannLabs/structuremap)",
+                   "O15552, free fatty acid receptor 2 (FFAR2), 330 aa"),
+    "Q7Z6M3.cif": (STRUCTUREMAP, "data/test_files", "Apache-2.0 (MannLabs/structuremap)",
+                   "Q7Z6M3, allergin-1 (MILR1), 343 aa"),
+}
+
+
+def group_of(name: str) -> str:
+    """The group of the mirror file ``name``: its data set's folder, else the folder holding it."""
+    for group in NESTED_GROUPS:
+        if name.startswith(group + "/"):
+            return group
+    return PurePosixPath(name).parent.as_posix()
 
 
 def describe_folder_file(group: str, filename: str) -> tuple[str, str, str, str | None]:
-    """(url, licence, description, transform) of a file inside one of the registered folders."""
+    """(url, licence, description, transform) of a file inside one of the registered folders.
+
+    ``filename`` is the path relative to the group's folder (sub-folders included).
+    """
     stem = PurePosixPath(filename).stem
     if group == "hpa/kaggle2018-sample":
         image_id, channel = stem.rsplit("_", 1)
@@ -132,6 +187,34 @@ def describe_folder_file(group: str, filename: str) -> tuple[str, str, str, str 
     if group == "yeast/deepyeast-splits":
         return (f"{DEEPYEAST}/deepyeast/data/{filename}", "MIT (tanelp/deepyeast)",
                 DEEPYEAST_FILES[filename], None)
+    if group == "yeast/chong-wt2-toy":
+        # images/<GENE>/<GENE>_<field>_rfp_<cell>_<gfp|rfp>.tif
+        _, gene, _ = PurePosixPath(filename).parts
+        cell, channel = stem.rsplit("_", 1)
+        return (f"{PAIRED_INPAINTING}/yeast_model/toy_dataset/{filename}", PAIRED_INPAINTING_LICENCE,
+                f"Chong et al. 2015 WT2 screen, yeast cell {cell} ({gene}-GFP strain), {channel} channel "
+                f"({CHONG_CHANNELS[channel]}); 64x64 float32 TIFF in [0, 1]", None)
+    if group == "hpa/inpainting-cells":
+        # <GENE>_<plate>_<well>/<cell>_<blue|green|red>.tif
+        image, _ = PurePosixPath(filename).parts
+        cell, channel = stem.rsplit("_", 1)
+        gene = image.split("_", 1)[0]
+        return (f"{PAIRED_INPAINTING}/human_model/toy_dataset/{filename}",
+                f"{PAIRED_INPAINTING_LICENCE}; image CC-BY-SA-3.0 (Human Protein Atlas)",
+                f"HPA single-cell crop {cell} of {gene} (image {image}), {channel} channel "
+                f"({INPAINTING_CHANNELS[channel]}); 128x128 float32 TIFF in [0, 1]", None)
+    if group == "opencell/fov-hoechst":
+        if not (stem.startswith("FOV_") and stem.endswith("_RAW")):
+            raise KeyError(filename)
+        return (f"{CZB_OPENCELL}/tests/data/projections/{filename}", CZB_LICENCE,
+                f"OpenCell HEK293T field of view {stem.removesuffix('_RAW')}: z-projection of the Hoechst "
+                "(nuclei) channel; 1024x1024 uint16 TIFF", None)
+    if group == "structures/alphafold-human-samples":
+        base, folder, repo_licence, protein = ALPHAFOLD_FILES[filename]
+        fmt = "PDB" if filename.endswith(".pdb") else "mmCIF"
+        return (f"{base}/{folder}/{filename}", f"{ALPHAFOLD}; {repo_licence}",
+                f"AlphaFold DB predicted structure of human {protein}; {fmt}, pLDDT in the B-factor column",
+                None)
     raise KeyError(f"{group}/{filename}")
 
 
@@ -142,11 +225,11 @@ def build_entries(mirror: Path) -> list[Entry]:
         name = path.relative_to(mirror).as_posix()
         if name == "README.md":
             continue
-        group = PurePosixPath(name).parent.as_posix()
+        group = group_of(name)
         try:
             url, licence, description, transform = FILES.get(name) or describe_folder_file(
-                group, PurePosixPath(name).name)
-        except KeyError:
+                group, name.removeprefix(group + "/"))
+        except (KeyError, ValueError):  # unknown group or file, or a file name of another layout
             raise SystemExit(f"no source is known for mirror file {name}; add it to {__file__}") from None
         entries.append(Entry(name=name, url=url, sha256=sha256sum(path), size=path.stat().st_size,
                              licence=licence, description=description, group=group, transform=transform))
@@ -157,13 +240,18 @@ def build_entries(mirror: Path) -> list[Entry]:
 
 
 def render(entries: list[Entry]) -> str:
-    manifest = {
+    """The manifest's text: one line per file (a null transform is left out), so that thousands of
+    entries stay compact and a changed file is a one-line diff."""
+    head = {
         "schema": 1,
-        "comment": "Generated by atlaskit/data/_make_registry.py from a data mirror; sha256 and size "
-                   "are those of the final (transformed) file.",
-        "files": [e.to_dict() for e in entries],
+        "comment": "Generated by atlaskit/data/_make_registry.py from a data mirror, one file a line; "
+                   "sha256 and size are those of the final (transformed) file; no transform: identical "
+                   "to the download.",
     }
-    return json.dumps(manifest, indent=1, ensure_ascii=False) + "\n"
+    records = [json.dumps({k: v for k, v in e.to_dict().items() if not (k == "transform" and v is None)},
+                          ensure_ascii=False) for e in entries]
+    lines = [f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}," for k, v in head.items()]
+    return "{\n" + "\n".join(lines) + '\n "files": [\n  ' + ",\n  ".join(records) + "\n ]\n}\n"
 
 
 def main(argv: list[str] | None = None) -> int:

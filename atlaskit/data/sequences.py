@@ -48,7 +48,7 @@ from typing import Literal, Mapping
 
 import pandas as pd
 
-from atlaskit.data._text import decode_text
+from atlaskit._text import _ASCII_UPPER, decode_text
 from atlaskit.data.registry import file_key as _key
 from atlaskit.errors import DataError
 
@@ -167,7 +167,6 @@ def _read_text(path: Path) -> str:
 
 
 _SPACE = re.compile(r"\s+")
-_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")  # bytes no text file holds (tab, LF, CR, FF allowed)
 
 

@@ -62,7 +62,8 @@ def _pair(y_true, y_pred, n_classes: int | None) -> tuple[np.ndarray, np.ndarray
         raise DataError("no labels to compare (empty arrays)")
     k = int(max(t.max(), p.max()) + 1) if n_classes is None else _n_classes(n_classes)
     if t.min() < 0 or p.min() < 0 or t.max() >= k or p.max() >= k:
-        raise DataError(f"class indices must lie in 0..{k - 1}")
+        given = "" if n_classes is None else f" (n_classes={k})"
+        raise DataError(f"class indices must lie in 0..{k - 1}{given}")
     return t, p, k
 
 
@@ -73,7 +74,16 @@ def _n_classes(n_classes) -> int:
 
 
 def confusion(y_true, y_pred, n_classes: int | None = None) -> np.ndarray:
-    """Confusion matrix (K, K) of counts: rows are true classes, columns predicted classes."""
+    """Confusion matrix (K, K) of counts: rows are true classes, columns predicted classes.
+
+    ``C[i, j]`` = number of items of true class ``i`` predicted ``j``; ``K`` is ``n_classes``,
+    or the largest label + 1. Also :func:`atlaskit.metrics.classification.confusion` (one
+    implementation, re-exported there).
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (K, K)
+    """
     t, p, k = _pair(y_true, y_pred, n_classes)
     return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
 

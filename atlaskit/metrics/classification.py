@@ -31,6 +31,7 @@ import pandas as pd
 
 from atlaskit.errors import DataError, ParameterError
 from atlaskit.metrics._checks import as_class_indices, as_float64
+from atlaskit.metrics.agreement import confusion  # the one implementation, re-exported here
 
 __all__ = [
     "confusion",
@@ -114,18 +115,6 @@ def _check_positive(positive, k: int):
 # ---------------------------------------------------------------------------------------------
 
 
-def confusion(y_true, y_pred, n_classes: int | None = None) -> np.ndarray:
-    """Confusion matrix ``C[i, j]`` = number of items of true class ``i`` predicted ``j``.
-
-    Returns
-    -------
-    numpy.ndarray of int64, shape (K, K)
-    """
-    t, p = _pair(y_true, y_pred)
-    k = _n_classes(n_classes, t, p)
-    return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
-
-
 def accuracy(y_true, y_pred) -> float:
     """Fraction of items predicted correctly."""
     t, p = _pair(y_true, y_pred)
@@ -145,7 +134,8 @@ def _ratio(a: float, b: float) -> float:
 
 
 def _per_class(y_true, y_pred, n_classes, fn) -> np.ndarray:
-    cm = confusion(y_true, y_pred, n_classes)
+    t, p = _pair(y_true, y_pred)  # this module's checks and messages, and its K (at least 2)
+    cm = confusion(t, p, _n_classes(n_classes, t, p))
     return np.array([fn(*_ovr_counts(cm, c)) for c in range(cm.shape[0])])
 
 

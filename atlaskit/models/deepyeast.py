@@ -17,8 +17,9 @@ truncated at two standard deviations with variance ``2 / (fan_in + fan_out)``); 
 shifts start at 0, BN scales at 1. Convolutions and fc1/fc2 carry no bias, since the batch norm
 after them has its own shift.
 
-Optimisation (the paper; see :func:`paper_train_config`): SGD with momentum 0.9, learning rate 0.1
-halved every 25 epochs, weight decay 5·10⁻⁴, batch 100.
+Optimisation (the paper; the study's
+:func:`atlaskit.studies.deepyeast.training.paper_train_config`): SGD with momentum 0.9, learning
+rate 0.1 halved every 25 epochs, weight decay 5·10⁻⁴, batch 100.
 
 Input normalisation: the network subtracts a per-pixel **training mean image** (2, 64, 64)
 held in the buffer ``input_mean``. It is part of ``state_dict()``, so it travels with every
@@ -49,7 +50,6 @@ __all__ = [
     "DeepYeastConfig",
     "DeepYeastNet",
     "deepyeast_step",
-    "paper_train_config",
     "CONV_LAYERS",
     "LAYER_NAMES",
 ]
@@ -306,20 +306,3 @@ def deepyeast_step(model: nn.Module, batch) -> dict[str, Tensor]:
     keep = y >= 0
     acc = (logits.detach().argmax(1)[keep] == y[keep]).float().mean() if keep.any() else logits.new_zeros(())
     return {"loss": loss, "metric_accuracy": acc}
-
-
-def paper_train_config(**overrides):
-    """The paper's optimisation as a :class:`atlaskit.train.TrainConfig`.
-
-    SGD, momentum 0.9, learning rate 0.1 halved every 25 epochs (``schedule="step"``,
-    ``step_size=25, gamma=0.5``), weight decay 5·10⁻⁴, batch 100; the best epoch is chosen by
-    validation accuracy. ``overrides`` change any field (e.g. ``epochs``, ``device``,
-    ``checkpoint_dir``).
-    """
-    from atlaskit.train import TrainConfig
-
-    base = dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, batch_size=100, schedule="step",
-                step_size=25, gamma=0.5, monitor="metric_accuracy", mode="max")
-    base.update(overrides)
-    return TrainConfig(**base)
-

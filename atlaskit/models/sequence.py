@@ -13,7 +13,9 @@ Every embedder has a ``name`` (part of the cache key), a ``dim`` and
 ``(id, sequence)`` pairs or of :class:`~atlaskit.data.sequences.Record`) and returns a float32
 array ``(N, dim)`` in input order. Embeddings are cached on disk, one ``.npy`` per sequence,
 under ``<cache>/<embedder key>/<sha256[:2]>/<sha256>.npy`` (the key names the model, its
-weights and the windowing), so a chapter re-run or a ``predict`` call embeds each protein once.
+weights and the windowing), so a chapter re-run or a ``predict`` call embeds each protein once;
+that store is :class:`atlaskit.data.embeddings.EmbeddingCache`, handed to ``embed`` as ``cache``
+(this module knows tensors only and never looks up a cache folder itself).
 
 Input rules (both embedders)
 ----------------------------
@@ -61,8 +63,7 @@ from typing import Mapping
 
 import numpy as np
 
-from atlaskit._atomic import atomic_write
-from atlaskit.data.sequences import _ASCII_UPPER
+from atlaskit._text import _ASCII_UPPER
 from atlaskit.errors import DataError, ParameterError
 
 __all__ = [
@@ -75,7 +76,6 @@ __all__ = [
     "CompositionEmbedder",
     "ESM2Embedder",
     "EmbedderChoice",
-    "EmbeddingCache",
     "find_esm2_weights",
     "esm2_search_locations",
     "select_embedder",
@@ -164,56 +164,6 @@ def as_records(sequences) -> list[tuple[str, str]]:
     return out
 
 
-def _sha(sequence: str) -> str:
-    return hashlib.sha256(sequence.encode("ascii")).hexdigest()
-
-
-# ---------------------------------------------------------------------------------------------
-# cache
-# ---------------------------------------------------------------------------------------------
-
-
-class EmbeddingCache:
-    """One ``.npy`` per (embedder key, sequence) under ``root``.
-
-    Parameters
-    ----------
-    root : path-like, optional
-        Default ``<atlaskit cache>/embeddings`` (``$ATLASKIT_CACHE``).
-    """
-
-    def __init__(self, root: str | os.PathLike | None = None):
-        if root is None:
-            from atlaskit.data.registry import cache_dir
-
-            root = cache_dir() / "embeddings"
-        self.root = Path(root)
-
-    def path(self, key: str, sequence: str) -> Path:
-        digest = _sha(sequence)
-        return self.root / key / digest[:2] / f"{digest}.npy"
-
-    def get(self, key: str, sequence: str, dim: int) -> np.ndarray | None:
-        """The cached vector, or None (a missing, unreadable or wrongly shaped file is a miss)."""
-        p = self.path(key, sequence)
-        if not p.is_file():
-            return None
-        try:
-            v = np.load(p, allow_pickle=False)
-        except (OSError, ValueError, EOFError):  # EOFError: an empty file (e.g. from a full disk)
-            return None
-        if v.shape != (dim,) or v.dtype != np.float32:
-            return None
-        return v
-
-    def put(self, key: str, sequence: str, vector: np.ndarray) -> None:
-        """Write atomically (temporary file, then rename), so readers never see half a file."""
-        p = self.path(key, sequence)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(p) as fh:
-            np.save(fh, np.asarray(vector, dtype=np.float32), allow_pickle=False)
-
-
 # ---------------------------------------------------------------------------------------------
 # interface
 # ---------------------------------------------------------------------------------------------
@@ -241,15 +191,18 @@ class SequenceEmbedder(ABC):
     def _embed_many(self, sequences: list[str]) -> np.ndarray:
         """``(N, dim)`` float32 for cleaned sequences."""
 
-    def embed(self, sequences, *, cache: bool | str | os.PathLike | EmbeddingCache = True) -> np.ndarray:
+    def embed(self, sequences, *, cache=None) -> np.ndarray:
         """Embed sequences (see :func:`as_records` for the accepted inputs).
 
         Parameters
         ----------
         sequences
             Mapping id → sequence, ``(id, sequence)`` pairs or Records.
-        cache : bool, path or EmbeddingCache
-            ``True``: the default cache folder; a path: that folder; ``False``: no cache.
+        cache : object with ``get`` and ``put``, optional
+            Where embeddings are kept between calls: an
+            :class:`atlaskit.data.embeddings.EmbeddingCache` (a folder on disk; build one with
+            :func:`atlaskit.data.embeddings.embedding_cache`, which turns ``True`` into the default
+            cache folder and a path into that folder); ``None`` or ``False``: no cache.
 
         Returns
         -------
@@ -264,8 +217,13 @@ class SequenceEmbedder(ABC):
         records = as_records(sequences)
         cleaned = [clean_sequence(seq, rid) for rid, seq in records]  # raises before any work
         store = None
-        if cache is not False:
-            store = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(None if cache is True else cache)
+        if cache is not False and cache is not None:
+            if cache is True or isinstance(cache, (str, os.PathLike)):
+                raise ParameterError(
+                    "cache must be an object with get and put (or None / False); turn True or a folder into "
+                    "one with atlaskit.data.embeddings.embedding_cache"
+                )
+            store = cache
         out = np.zeros((len(cleaned), self.dim), dtype=np.float32)
         todo: dict[str, list[int]] = {}  # unique sequence → rows (duplicates embedded once)
         for i, seq in enumerate(cleaned):

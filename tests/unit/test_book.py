@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from atlaskit import book, cli
+from atlaskit import book, chapter, cli, runs
 from atlaskit.errors import ParameterError
 
 CHAPTER = textwrap.dedent(
@@ -118,26 +118,26 @@ def test_cli_lists_chapters_and_parameters(capsys):
         ({"data": "real"}, r"data='real' needs data_dir"),
         ({"data_dir": "/no/such/folder"}, r"data_dir '/no/such/folder' does not exist"),
         ({"seed": 1.5}, r"seed must be an integer"),
-        ({"device": "tpu"}, r"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+        ({"device": "tpu"}, r"unknown device 'tpu'; use 'auto', 'cpu', 'cuda' or 'cuda:N'"),
     ],
 )
 def test_setup_chapter_rejects_bad_values(kwargs, message):
     with pytest.raises(ParameterError, match=message):
-        book.setup_chapter("07_demo", show=False, **kwargs)
+        chapter.setup_chapter("07_demo", show=False, **kwargs)
 
 
 def test_setup_chapter_returns_the_run(tmp_path):
-    run = book.setup_chapter("07_demo", data="real", data_dir=tmp_path, seed=3, device="cpu", show=False)
+    run = chapter.setup_chapter("07_demo", data="real", data_dir=tmp_path, seed=3, device="cpu", show=False)
     assert (run.data, run.data_dir, run.seed, run.device, run.simulated) == ("real", tmp_path, 3, "cpu", False)
 
 
 def test_run_dir_is_keyed_by_parameters(tmp_path, monkeypatch):
     monkeypatch.setenv("ATLASKIT_RUNS", str(tmp_path))
-    a = book.run_dir("01_cytoself", "full", scale="ci", seed=0)
-    assert a == book.run_dir("01_cytoself", "full", seed=0, scale="ci") and a.is_dir()
+    a = runs.run_dir("01_cytoself", "full", scale="ci", seed=0)
+    assert a == runs.run_dir("01_cytoself", "full", seed=0, scale="ci") and a.is_dir()
     assert a.parent == tmp_path / "01_cytoself"
-    assert a != book.run_dir("01_cytoself", "full", scale="ci", seed=1)
-    assert a != book.run_dir("01_cytoself", "no_split", scale="ci", seed=0)
+    assert a != runs.run_dir("01_cytoself", "full", scale="ci", seed=1)
+    assert a != runs.run_dir("01_cytoself", "no_split", scale="ci", seed=0)
 
 
 def test_every_chapter_is_in_the_table_of_contents_in_order():
@@ -234,7 +234,7 @@ def test_provenance_lists_versions_registered_files_and_folders(tmp_path, monkey
     from atlaskit.data import registry
 
     name = "hpa/kaggle2018-train-labels.csv"
-    table = book.provenance([name], folders=[tmp_path])
+    table = chapter.provenance([name], folders=[tmp_path])
     software = table[table["kind"] == "software"].set_index("name")["version"]
     assert software["atlaskit"] == atlaskit.__version__ and software["Python"] == platform.python_version()
     assert software["torch"] == torch.__version__ and software["numpy"] == numpy.__version__
@@ -246,19 +246,19 @@ def test_provenance_lists_versions_registered_files_and_folders(tmp_path, monkey
 
     # the folder hash follows the file listing: names and sizes
     (tmp_path / "a.png").write_bytes(b"12")
-    first = book.provenance(folders=[tmp_path]).iloc[-1]
+    first = chapter.provenance(folders=[tmp_path]).iloc[-1]
     assert first["version"] == "1 file" and first["sha256"] != empty["sha256"]
-    assert book.provenance(folders=[tmp_path]).iloc[-1]["sha256"] == first["sha256"]
+    assert chapter.provenance(folders=[tmp_path]).iloc[-1]["sha256"] == first["sha256"]
     (tmp_path / "a.png").write_bytes(b"123")
-    assert book.provenance(folders=[tmp_path]).iloc[-1]["sha256"] != first["sha256"]
-    assert list(book.provenance().columns) == ["kind", "name", "version", "sha256", "found in"]
+    assert chapter.provenance(folders=[tmp_path]).iloc[-1]["sha256"] != first["sha256"]
+    assert list(chapter.provenance().columns) == ["kind", "name", "version", "sha256", "found in"]
 
 
 def test_provenance_refuses_unknown_files_and_missing_folders(tmp_path):
     with pytest.raises(ParameterError, match="'no/such.csv' is not a registered data file"):
-        book.provenance(["no/such.csv"])
+        chapter.provenance(["no/such.csv"])
     with pytest.raises(ParameterError, match="does not exist or is not a folder"):
-        book.provenance(folders=[tmp_path / "missing"])
+        chapter.provenance(folders=[tmp_path / "missing"])
 
 
 # ---------------------------------------------------------------- launch buttons

@@ -233,6 +233,34 @@ def test_pipeline_data(micro):
     assert sb.cell_masks.shape == (1, 64, 64) and len(sb.cells) > 0
 
 
+def test_pipeline_trained_runs(micro):
+    from atlaskit.studies._scaffold import TrainedRun
+
+    S, p, data, models, root, _ = micro
+    for kind, run in models.items():
+        assert isinstance(run, S.CnnFcnRun) and isinstance(run, TrainedRun)
+        assert (run.kind, run.name, run.config, run.cpu_threads) == (kind, kind, p.model_config(), p.cpu_threads)
+        assert run.run_dir == root / "runs" / kind and not run.model.training
+        assert run.best_epoch == 1 and len(run.history) == 1
+    with pytest.raises(ParameterError):
+        S.heatmaps(models["cnn"], data.images("test", [0]))
+    with pytest.raises(ParameterError):
+        S.train("vgg", data, p, seed=0, device="cpu", run_root=root / "runs")
+
+
+def test_settings_and_architecture_tables():
+    from atlaskit.studies import cnnfcn as S
+
+    p = S.preset("tiny")
+    settings = S.settings_table(p, "sim")
+    assert settings.loc["input", "this run"] == "64 × 64" and settings.loc["FCN heat maps", "paper"] == "16 × 16"
+    assert settings.loc["train / val / test images", "this run"] == "48 / 16 / 24"
+    assert S.settings_table(p, "real").loc["train / val / test images", "this run"] == "8 : 1 : 1 split of the folder"
+    arch = S.architecture_table(p).set_index(["configuration", "model"])
+    assert arch.loc[("paper", "FCN"), "output"] == "(13, 16, 16)" and arch.loc[("paper", "CNN"), "output"] == "(13,)"
+    assert arch.loc[("this run (tiny)", "FCN"), "output"] == "(13, 4, 4)"
+
+
 def test_pipeline_evaluation(micro):
     S, p, data, models, _, evals = micro
     for ev in evals.values():
@@ -244,6 +272,10 @@ def test_pipeline_evaluation(micro):
     assert list(t1.index) == [1, 2, 3, 4] and t1["test images"].sum() <= 8
     assert set(S.cell_line_table(evals)["model"]) == {"CNN", "FCN"}
     assert len(S.compare_with_paper(evals)) == 3
+    thresholds = S.threshold_table(evals)
+    assert list(thresholds.index) == list(S.CLASSES)
+    assert list(thresholds.columns) == ["CNN threshold", "FCN threshold", "CNN train Dice", "FCN train Dice"]
+    np.testing.assert_array_equal(thresholds["FCN threshold"], evals["fcn"].thresholds)
     hm = S.heatmaps(models["fcn"], data.images("test", [0, 1]))
     assert hm.shape == (2, 13, 4, 4)
 
@@ -253,6 +285,7 @@ def test_pipeline_reuses_a_finished_run(micro):
     threads = torch.get_num_threads()
     again = S.train("cnn", data, p, seed=0, device="cpu", run_root=root / "runs")
     assert torch.get_num_threads() == threads  # the preset's single CPU thread is restored afterwards
+    assert again.reused and again.run_dir == root / "runs" / "cnn" and again.best_epoch == models["cnn"].best_epoch
     assert again.history.to_dict() == models["cnn"].history.to_dict()
     for a, b in zip(again.model.state_dict().values(), models["cnn"].model.state_dict().values()):
         torch.testing.assert_close(a, b)
@@ -306,9 +339,9 @@ def test_pipeline_bad_parameters():
     with pytest.raises(ParameterError):
         S.preset("ci", epochs=0)
     with pytest.raises(ParameterError):
-        S.load_data(S.preset("tiny"), "real")  # no data_dir
+        S.build_data(S.preset("tiny"), "real")  # no data_dir
     with pytest.raises(ParameterError):
-        S.load_data(S.preset("tiny"), "png")
+        S.build_data(S.preset("tiny"), "png")
 
 
 def _het_table(fcn_low: bool, cnn_low: bool, n: int = 40) -> pd.DataFrame:
@@ -338,17 +371,17 @@ def test_heterogeneity_verdict_directions():
 
 def test_misaligned_per_cell_truth_is_detected():
     from atlaskit.data.sim import SimBatch
-    from atlaskit.studies import cnnfcn as S
+    from atlaskit.studies.cnnfcn.data import _sim_meta
 
     meta = pd.DataFrame({"protein": ["a", "b"], "field_id": ["f/a", "f/b"], "label_idx": [(10,), (2,)],
                          "n_labels": [1, 1], "cell_line": ["HeLa", "HeLa"], "cell_fraction": [1.0, 1.0]})
     good = pd.DataFrame({"image": [0, 1], "cell_id": [1, 1], "labels": [("nucleus",), ("cytosol",)]})
     batch = SimBatch(np.zeros((2, 4, 8, 8), np.float32), meta, ("protein", "nucleus", "microtubules", "er"), cells=good)
-    out = S._sim_meta(batch)
+    out = _sim_meta(batch)
     assert out["class_cell_fraction"][0].split()[10] == "1.0000"
     batch.cells = good.assign(image=[1, 0])  # the per-cell rows swapped between the two images
     with pytest.raises(DataError, match="out of step"):
-        S._sim_meta(batch)
+        _sim_meta(batch)
 
 
 # ----------------------------------------------------------------------------- exercise helpers
@@ -426,7 +459,7 @@ def test_pipeline_exercise_helpers(micro):
         S.target_variants(data, {"bad": {"radius": 3}})
 
 
-def test_data_sources_name_what_load_data_reads(tmp_path):
+def test_data_sources_name_what_build_data_reads(tmp_path):
     from atlaskit.data import registry
     from atlaskit.studies import cnnfcn as study
 

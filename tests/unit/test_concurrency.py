@@ -22,7 +22,7 @@ import pytest
 
 from atlaskit.data.registry import Entry, Registry
 from atlaskit.data.store import ArrayStore, content_key
-from atlaskit.models.sequence import EmbeddingCache
+from atlaskit.data.embeddings import EmbeddingCache
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = os.urandom(400_000)
@@ -227,7 +227,7 @@ PUT = """
 import os, sys, time
 import json
 import numpy as np
-from atlaskit.models.sequence import EmbeddingCache
+from atlaskit.data.embeddings import EmbeddingCache
 cache = EmbeddingCache(sys.argv[3])
 vector = np.arange(64, dtype=np.float32)
 torn = seen = 0

@@ -146,18 +146,27 @@ def test_protein_table_labels_and_split(table):
     assert not set(table.query("split == 'train'")["gene"]) & set(table.query("split == 'test'")["gene"])
 
 
+def test_presets_are_scaffold_presets():
+    from atlaskit.studies import _scaffold, deepgps
+
+    p = deepgps.preset("ci", epochs=2, image_size=32)
+    assert isinstance(p, _scaffold.Preset) and (p.scale, p.epochs, p.image_size, p.cpu_threads) == ("ci", 2, 32, 1)
+    assert p.to_dict()["cpu_threads"] == 1 and p.replace(epochs=3).epochs == 3
+    assert deepgps.PRESETS["full"].cpu_threads is None
+
+
 def test_all_variant_cap_keeps_the_comparison_proteins(table):
     from atlaskit.studies import deepgps
 
-    preset = deepgps.get_preset("ci")
+    preset = deepgps.preset("ci")
     allp = deepgps.image_proteins(table, "all", preset)
     per_stratum = allp.query("split == 'train'").groupby("stratum").size()
     assert per_stratum.max() <= preset.all_max_train_per_stratum
     assert set(deepgps.variant_table(table, "single-4").query("split == 'test'")["gene"]) <= set(allp["gene"])
     with pytest.raises(ParameterError):
-        deepgps.get_preset("huge")
+        deepgps.preset("huge")
     with pytest.raises(ParameterError):
-        deepgps.get_preset("ci", epochs=0)
+        deepgps.preset("ci", epochs=0)
 
 
 def test_baselines_run_on_real_labels(table):
@@ -173,6 +182,8 @@ def test_baselines_run_on_real_labels(table):
     assert tab.loc[1, "accuracy"] == pytest.approx(45 / 72)  # the majority class: 45 cytoplasmic of 72
     comp = deepgps.paper_comparison(tab)
     assert comp.loc[comp["method"] == "deepGPS-single-2", "accuracy"].item() == 0.744
+    tie = tab.assign(method=["composition a", "composition b"], accuracy=[0.5, 0.5])
+    assert deepgps.best_baseline(tie)["method"] == "composition b"  # the later row on a tie
 
 
 # ------------------------------------------------------------------ study: images and a tiny training run
@@ -188,11 +199,11 @@ def tiny_setup(table, tmp_path, monkeypatch, n_per_class=8):
         for (label, split), grp in table[table[variant_col].notna()].groupby([variant_col, "split"]):
             keep += grp["gene"].head(n_per_class // (4 if split == "test" else 1)).tolist()
     small = table[table["gene"].isin(keep)].reset_index(drop=True)
-    preset = deepgps.get_preset("ci", epochs=2).replace(image_size=32, width_multiplier=0.0625, images_per_protein=1,
+    preset = deepgps.preset("ci", epochs=2).replace(image_size=32, width_multiplier=0.0625, images_per_protein=1,
                                                          batch_size=8)
     embedder = CompositionEmbedder()
     feats = deepgps.embed_proteins(small, embedder, cache=tmp_path / "emb")
-    images = deepgps.build_image_data(small, preset, seed=0, root=tmp_path / "stores")
+    images = deepgps.build_data(small, preset, seed=0, root=tmp_path / "stores")
     return deepgps, small, preset, embedder, feats, images
 
 
@@ -202,13 +213,13 @@ def test_image_store_and_training_run_is_reused(table, tmp_path, monkeypatch):
     x = np.asarray(images.store.images[:])
     assert x.min() >= 0 and x.max() <= 1 and np.allclose(x.max(axis=(2, 3)), 1)  # both channels min-max scaled
     assert set(images.meta["split"]) == {"train", "test"}
-    again = deepgps.build_image_data(small, preset, seed=0, root=tmp_path / "stores")
+    again = deepgps.build_data(small, preset, seed=0, root=tmp_path / "stores")
     assert again.store.path == images.store.path  # the cached store is reused
-    half = deepgps.build_image_data(small.head(4), preset.replace(store_dtype="float16"), seed=0, root=tmp_path / "stores")
+    half = deepgps.build_data(small.head(4), preset.replace(store_dtype="float16"), seed=0, root=tmp_path / "stores")
     item = deepgps.DeepGPSDataset(half, np.arange(2), feats)[1]  # the full preset stores float16, reads float32
     assert half.store.dtype == np.float16 and item["nucleus"].dtype == torch.float32 and "label" not in item
 
-    run = deepgps.train_variant("single-2", small, images, feats, preset, embedder=embedder, seed=0, device="cpu")
+    run = deepgps.train("single-2", small, images, feats, preset, embedder=embedder, seed=0, device="cpu")
     assert len(run.history) == 2 and run.classes == ("cytoplasmic", "nucleoplasm")
     assert not set(images.meta["protein"].iloc[run.train_items]) & set(images.meta["protein"].iloc[run.test_items])
     export = json.loads((run.run_dir / deepgps.EXPORT_FILE).read_text())
@@ -217,13 +228,35 @@ def test_image_store_and_training_run_is_reused(table, tmp_path, monkeypatch):
     assert len(q) == len(run.test_items) and np.isfinite(q[["psnr", "ssim"]].to_numpy()).all()
     proba = deepgps.classify_proteins(run, feats, small["gene"].iloc[:3])
     assert proba.shape == (3, 2) and np.allclose(proba.sum(1), 1)
+    from atlaskit.studies._scaffold import TrainedRun
 
-    rerun = deepgps.train_variant("single-2", small, images, feats, preset, embedder=embedder, seed=0, device="cpu")
+    assert isinstance(run, TrainedRun) and run.best_epoch is None and run.variant == "single-2"  # the last weights
+    assert run.cpu_threads == preset.cpu_threads == 1
+
+    # the chapter's one-call results
+    head = deepgps.classifier_result(run, small, feats, name="deepGPS")
+    test2 = deepgps.variant_table(small, "single-2").query("split == 'test'")
+    assert head.genes.tolist() == test2["gene"].tolist() and head.n_train == (run.proteins["split"] == "train").sum()
+    assert np.allclose(head.proba, deepgps.classify_proteins(run, feats, test2["gene"]))
+    quality = deepgps.generation_table({"single-2": run}, images, feats, run.test_items, floor_items=run.train_items)
+    assert quality["model"].tolist() == ["deepGPS-single-2", "mean training image"]
+    assert (quality["images"] == len(run.test_items)).all()
+    assert quality.set_index("model").loc["deepGPS-single-2", "psnr"] == pytest.approx(q["psnr"].mean())
+    mats = deepgps.confusions(run, images, feats, small, head)
+    assert list(mats) == ["deepGPS-single-2, by protein", "deepGPS-single-2, by image", "deepGPS, by protein"]
+    assert mats["deepGPS-single-2, by protein"].sum() == len(test2)
+    assert mats["deepGPS-single-2, by image"].sum() == len(run.test_items)
+    cross = deepgps.cross_assay_example(run, images, small, feats, per_class=1)
+    assert len(cross.genes) == 2 and cross.images.shape == (2, 32, 32) and np.isfinite(cross.ratios).all()
+    assert np.allclose(cross.p_nucleoplasm, deepgps.classify_proteins(run, feats, cross.genes)[:, 1])
+
+    rerun = deepgps.train("single-2", small, images, feats, preset, embedder=embedder, seed=0, device="cpu")
     assert rerun.run_dir == run.run_dir and rerun.history.train == run.history.train
+    assert rerun.reused and not run.reused  # the finished run is found on disk, not trained again
     for a, b in zip(run.model.state_dict().values(), rerun.model.state_dict().values()):
         assert torch.equal(a, b)
 
-    gen_only = deepgps.train_variant("all", small, images, feats, preset.replace(epochs=1), embedder=embedder,
+    gen_only = deepgps.train("all", small, images, feats, preset.replace(epochs=1), embedder=embedder,
                                      seed=0, device="cpu")
     assert "classification" not in gen_only.history.train[0]
     cross = deepgps.cross_assay(gen_only, np.asarray(images.store.images[0][0]), small["gene"].iloc[:2], feats)
@@ -234,9 +267,9 @@ def test_real_data_needs_a_folder(table, tmp_path):
     from atlaskit.studies import deepgps
 
     with pytest.raises(ParameterError, match="data_dir"):
-        deepgps.build_image_data(table.head(3), deepgps.get_preset("ci"), data="real", root=tmp_path)
+        deepgps.build_data(table.head(3), deepgps.preset("ci"), data="real", root=tmp_path)
     with pytest.raises(ParameterError, match="data must be"):
-        deepgps.build_image_data(table.head(3), deepgps.get_preset("ci"), data="hpa", root=tmp_path)
+        deepgps.build_data(table.head(3), deepgps.preset("ci"), data="hpa", root=tmp_path)
 
 
 def test_real_opencell_folder_is_read(table, tmp_path):
@@ -251,8 +284,8 @@ def test_real_opencell_folder_is_read(table, tmp_path):
         np.save(folder / f"{gene}_pro.npy", rng.random((3, 100, 100), dtype=np.float32))
         np.save(folder / f"{gene}_nuc.npy", rng.random((3, 100, 100), dtype=np.float32))
         np.save(folder / f"{gene}_label.npy", np.array([["ENSG0", gene, "x"]] * 3, dtype=object), allow_pickle=True)
-    preset = deepgps.get_preset("ci").replace(image_size=32, images_per_protein=2)
-    images = deepgps.build_image_data(small, preset, data="real", data_dir=folder, root=tmp_path / "stores")
+    preset = deepgps.preset("ci").replace(image_size=32, images_per_protein=2)
+    images = deepgps.build_data(small, preset, data="real", data_dir=folder, root=tmp_path / "stores")
     assert images.source == "real" and len(images.store) == 6
     assert sorted(images.meta["protein"].unique()) == sorted(small["gene"][:3])
     assert images.meta["split"].tolist() == images.meta["protein"].map(dict(zip(small["gene"], small["split"]))).tolist()

@@ -1,5 +1,6 @@
-"""DeepYeast: the network (atlaskit.models.deepyeast), the chapter pipeline pieces and the
-sim-to-real evaluation (atlaskit.studies.deepyeast, ``atlaskit evaluate deepyeast``)."""
+"""DeepYeast: the network (atlaskit.models.deepyeast), the chapter pipeline pieces
+(atlaskit.studies.deepyeast) and the sim-to-real evaluation (atlaskit.commands.evaluate,
+``atlaskit evaluate deepyeast``)."""
 from __future__ import annotations
 
 import math
@@ -10,10 +11,11 @@ import torch
 from torch import nn
 
 from atlaskit.cli import main as cli_main
+from atlaskit.commands.evaluate import evaluate_checkpoint
 from atlaskit.data.catalogs import DEEPYEAST_CLASSES
 from atlaskit.errors import DataError, ParameterError
 from atlaskit.models.deepyeast import (
-    CONV_LAYERS, LAYER_NAMES, DeepYeastConfig, DeepYeastNet, deepyeast_step, paper_train_config,
+    CONV_LAYERS, LAYER_NAMES, DeepYeastConfig, DeepYeastNet, deepyeast_step,
 )
 from atlaskit.studies import deepyeast as dy
 
@@ -125,15 +127,25 @@ def test_feature_extractor_names():
 
 
 def test_paper_train_config():
-    cfg = paper_train_config(epochs=3)
+    cfg = dy.paper_train_config(epochs=3)
     assert (cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.batch_size) == ("sgd", 0.1, 0.9, 5e-4, 100)
     assert (cfg.schedule, cfg.step_size, cfg.gamma, cfg.epochs) == ("step", 25, 0.5, 3)
     full = dy.preset("full")
     assert full.model == DeepYeastConfig.paper() and (full.lr, full.batch_size, full.step_size) == (0.1, 100, 25)
     assert full.n_bootstrap == 20_000 and full.transfer_sizes == (1, 3, 5, 10, 25, 50, 100, 250, 500)
     assert dy.preset("ci", epochs=2).epochs == 2
+    assert dy.preset("ci", n_bootstrap=200).n_bootstrap == 200
     with pytest.raises(ParameterError):
         dy.preset("huge")
+    for bad in (50, 1.5e3):
+        with pytest.raises(ParameterError, match="n_bootstrap"):
+            dy.preset("ci", n_bootstrap=bad)
+
+
+def test_models_module_holds_no_training_policy():
+    import atlaskit.models.deepyeast as models
+
+    assert not hasattr(models, "paper_train_config")
 
 
 # ----------------------------------------------------------------------------- pipeline pieces
@@ -260,22 +272,34 @@ def test_forest_learning_curve_reproduces_the_baseline_at_one():
         dy.forest_learning_curve(x_tr, y_tr[:-1], x_te, y_te, trees=5)
 
 
-def test_limit_cpu_threads():
-    from threadpoolctl import threadpool_info, threadpool_limits
+def test_thread_counts_are_set_for_the_work_and_restored():
+    """A TrainedRun passed in place of a network runs with the run's CPU threads; embeddings and
+    hand-crafted features take ``threads=``; the process's settings are back afterwards."""
+    from atlaskit.studies._scaffold import TrainedRun
 
-    before_torch, before_pools = torch.get_num_threads(), threadpool_info()
-    dy.limit_cpu_threads(None)
-    assert torch.get_num_threads() == before_torch
-    try:
-        dy.limit_cpu_threads(1)
-        assert torch.get_num_threads() == 1
-        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
-    finally:
-        torch.set_num_threads(before_torch)
-        threadpool_limits({pool["prefix"]: pool["num_threads"] for pool in before_pools})
-    for bad in (0, 1.5, True):
-        with pytest.raises(ParameterError):
-            dy.limit_cpu_threads(bad)
+    model = _small(0).eval()
+    images = np.random.default_rng(0).random((3, 2, 64, 64), dtype=np.float32)
+    seen = []
+    real_forward = model.forward
+
+    def spy(x):
+        seen.append(torch.get_num_threads())
+        return real_forward(x)
+
+    model.forward = spy
+    run = TrainedRun(name="t", model=model, trainer=None, history=None, run_dir=None, best_epoch=None, seconds=0.0,
+                     reused=True, cpu_threads=1)
+    before = torch.get_num_threads()
+    probs = dy.predict(run, images)
+    assert seen == [1] and torch.get_num_threads() == before
+    assert np.allclose(probs, dy.predict(model, images), atol=1e-6)
+    feats = dy.layer_features(run, images, layers=["fc1"])
+    assert feats["fc1"].shape == (3, 64) and torch.get_num_threads() == before
+    x = np.random.default_rng(1).random((20, 5))
+    emb = dy.embed_layers({"a": x}, seed=0, max_iter=250, threads=1)
+    assert emb["a"].shape == (20, 2) and torch.get_num_threads() == before
+    with pytest.raises(ParameterError):
+        dy.embed_layers({"a": x}, threads=0)
 
 
 # ----------------------------------------------------------------------------- checkpoint and evaluation
@@ -311,7 +335,7 @@ def test_evaluate_npz_with_label_normalisation(checkpoint, tmp_path):
     path, model = checkpoint
     labels = ["Cell_Periphery", "cell periphery", "NUCLEUS", "nuclear_periphery", "spindle  pole", "ER"]
     npz, images = _npz(tmp_path, labels)
-    report = dy.evaluate_checkpoint(path, npz)
+    report = evaluate_checkpoint(path, npz)
     expected_y = [0, 0, 8, 6, 10, 3]
     pred = model(torch.from_numpy(images)).argmax(1).numpy()
     assert report.n == 6
@@ -326,7 +350,7 @@ def test_evaluate_bad_labels_name_them(checkpoint, tmp_path):
     path, _ = checkpoint
     npz, _ = _npz(tmp_path, ["nucleus", "golgi apparatus", "actin"])
     with pytest.raises(DataError) as err:
-        dy.evaluate_checkpoint(path, npz)
+        evaluate_checkpoint(path, npz)
     msg = str(err.value)
     assert "'actin'" in msg and "'golgi apparatus'" in msg and "cell periphery, cytoplasm" in msg
 
@@ -335,16 +359,16 @@ def test_evaluate_wrong_shapes(checkpoint, tmp_path):
     path, _ = checkpoint
     npz, _ = _npz(tmp_path, ["nucleus", "er"], shape=(3, 64, 64))
     with pytest.raises(DataError, match=r"\(N, 2, 64, 64\).*got \(2, 3, 64, 64\)"):
-        dy.evaluate_checkpoint(path, npz)
+        evaluate_checkpoint(path, npz)
     npz, _ = _npz(tmp_path, ["nucleus", "er"], shape=(2, 32, 32), name="small.npz")
     with pytest.raises(DataError, match="got"):
-        dy.evaluate_checkpoint(path, npz)
+        evaluate_checkpoint(path, npz)
     with pytest.raises(DataError, match="not found"):
-        dy.evaluate_checkpoint(tmp_path / "missing.pt", npz)
+        evaluate_checkpoint(tmp_path / "missing.pt", npz)
     other = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(2)}, other)
     with pytest.raises(DataError, match="not a DeepYeast checkpoint"):
-        dy.evaluate_checkpoint(other, npz)
+        evaluate_checkpoint(other, npz)
 
 
 def test_evaluate_deepyeast_folder(checkpoint, tmp_path):
@@ -360,10 +384,10 @@ def test_evaluate_deepyeast_folder(checkpoint, tmp_path):
         iio.imwrite(folder / "plate01" / f"00100{i}000-0-1-{i}.png", rgb)
         lines.append(f"plate01/00100{i}000-0-1-{i}.png {k}")
     (folder / "HOwt_test.txt").write_text("\n".join(lines) + "\n")
-    report = dy.evaluate_checkpoint(path, folder)
+    report = evaluate_checkpoint(path, folder)
     assert report.n == 3 and report.per_class.loc["mitochondrion", "n"] == 1
     with pytest.raises(DataError, match="split list"):
-        dy.evaluate_checkpoint(path, folder, list_file=folder / "none.txt")
+        evaluate_checkpoint(path, folder, list_file=folder / "none.txt")
 
 
 def test_cli_evaluate(checkpoint, tmp_path, capsys):
@@ -410,35 +434,39 @@ def test_real_folder_with_its_own_splits_trains_and_predicts(tmp_path, monkeypat
     assert table.groupby("split", observed=True).size().to_dict() == {
         "train": 24, "val": 12, "test": 12, "transfer_train": 8, "transfer_val": 4, "transfer_test": 4}
     p = dy.preset("ci", epochs=1).replace(batch_size=8)
-    data = dy.load_data(p, data="real", data_dir=folder)
+    data = dy.build_data(p, data="real", data_dir=folder)
     assert data.source == "real" and data.dual is None
     assert len(data.indices("train")) == 24 and len(data.indices("test")) == 12
     meta = data.main.metadata
     assert set(meta["label"]) == set(DEEPYEAST_CLASSES) and meta["protein"].str.startswith("plate01/").all()
-    net = dy.train_network(data, p, seed=0, device="cpu")
+    net = dy.train(data, p, seed=0, device="cpu")
     probs = dy.predict(net.model, data.main, data.indices("test"))
     assert probs.shape == (12, 12) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert net.cpu_threads == p.cpu_threads and not net.reused
+    cells = dy.evaluate(net, data, p.replace(n_bootstrap=100))
+    assert np.array_equal(cells["probs"], probs) and cells["n"] == 12 and set(cells["table"].index) >= {"accuracy"}
+    assert dy.train(data, p, seed=0, device="cpu").reused  # the finished run, not a second training
     # the same folder and lists reuse the store; changed lists rebuild it
-    assert dy.load_data(p, data="real", data_dir=folder).main.path == data.main.path
+    assert dy.build_data(p, data="real", data_dir=folder).main.path == data.main.path
     lines = (folder / "HOwt_test.txt").read_text().splitlines()
     (folder / "HOwt_test.txt").write_text("\n".join(lines[:-1]) + "\n")
-    assert dy.load_data(p, data="real", data_dir=folder).main.path != data.main.path
+    assert dy.build_data(p, data="real", data_dir=folder).main.path != data.main.path
 
 
 def test_real_folder_errors_are_clear(tmp_path):
     p = dy.preset("ci")
     with pytest.raises(ParameterError, match="needs data_dir"):
-        dy.load_data(p, data="real")
+        dy.build_data(p, data="real")
     with pytest.raises(DataError, match="is not a folder"):
-        dy.load_data(p, data="real", data_dir=tmp_path / "nowhere")
+        dy.build_data(p, data="real", data_dir=tmp_path / "nowhere")
     folder = _deepyeast_folder(tmp_path / "deepyeast")
     first = (folder / "HOwt_train.txt").read_text().split()[0]
     (folder / "main" / first).unlink()
     with pytest.raises(DataError, match="not found"):
-        dy.load_data(p, data="real", data_dir=folder)
+        dy.build_data(p, data="real", data_dir=folder)
 
 
-def test_data_sources_name_what_load_data_reads(tmp_path):
+def test_data_sources_name_what_build_data_reads(tmp_path):
     from atlaskit.data import registry
 
     files, folders = dy.data_sources("sim")

@@ -21,12 +21,12 @@ def trained(tmp_path_factory):
     table = deepgps.protein_table(0)
     keep = [g for _, grp in table[table["single-2"].notna()].groupby(["single-2", "split"]) for g in grp["gene"].head(4)]
     small = table[table["gene"].isin(keep)].reset_index(drop=True)
-    preset = deepgps.get_preset("ci", epochs=1).replace(image_size=32, width_multiplier=0.0625, images_per_protein=1,
+    preset = deepgps.preset("ci", epochs=1).replace(image_size=32, width_multiplier=0.0625, images_per_protein=1,
                                                          batch_size=8)
     embedder = CompositionEmbedder()
     feats = deepgps.embed_proteins(small, embedder, cache=root / "emb")
-    images = deepgps.build_image_data(small, preset, root=root / "stores")
-    run = deepgps.train_variant("single-2", small, images, feats, preset, embedder=embedder, device="cpu")
+    images = deepgps.build_data(small, preset, root=root / "stores")
+    run = deepgps.train("single-2", small, images, feats, preset, embedder=embedder, device="cpu")
     yield root, run
     mp.undo()
 
@@ -51,12 +51,12 @@ mktayiakqrqisf
 
 
 def test_predict_fasta_with_good_and_bad_records(trained, tmp_path):
-    from atlaskit.studies import deepgps
+    from atlaskit.commands import predict
 
     root, run = trained
     fasta = tmp_path / "in.fasta"
     fasta.write_text(FASTA)
-    res = deepgps.predict_fasta(fasta, out_dir=tmp_path / "out", checkpoint=run.run_dir, runs_root=root / "runs")
+    res = predict.predict_fasta(fasta, out_dir=tmp_path / "out", checkpoint=run.run_dir, runs_root=root / "runs")
     assert res.table["id"].tolist() == ["good1", "long1", "Weird|id/with:chars"]
     assert res.table["length"].tolist() == [27, len(LONG), 14]
     assert np.allclose(res.table[["p_cytoplasm", "p_nucleoplasm"]].sum(1), 1)
@@ -77,42 +77,42 @@ def test_predict_fasta_with_good_and_bad_records(trained, tmp_path):
 def test_predict_uses_the_latest_run_and_a_given_nucleus(trained, tmp_path):
     import imageio.v3 as iio
 
-    from atlaskit.studies import deepgps
+    from atlaskit.commands import predict
 
     root, run = trained
-    assert deepgps.latest_export("single-2", root / "runs") == run.run_dir
+    assert predict.latest_export("single-2", root / "runs") == run.run_dir
     fasta = tmp_path / "in.fasta"
     fasta.write_text(">p1\nMKTAYIAKQRQISF\n")
-    a = deepgps.predict_fasta(fasta, out_dir=tmp_path / "a", runs_root=root / "runs")
+    a = predict.predict_fasta(fasta, out_dir=tmp_path / "a", runs_root=root / "runs")
     nucleus = tmp_path / "nucleus.png"
     yy, xx = np.mgrid[:80, :80]
     iio.imwrite(nucleus, (((yy - 40) ** 2 + (xx - 40) ** 2 < 400) * 200).astype(np.uint8))
-    b = deepgps.predict_fasta(fasta, out_dir=tmp_path / "b", runs_root=root / "runs", nucleus=nucleus)
+    b = predict.predict_fasta(fasta, out_dir=tmp_path / "b", runs_root=root / "runs", nucleus=nucleus)
     assert a.table["p_nucleoplasm"].item() == pytest.approx(b.table["p_nucleoplasm"].item())  # labels: sequence only
     assert not np.array_equal(iio.imread(a.out_dir / "p1.png"), iio.imread(b.out_dir / "p1.png"))  # images: nucleus too
-    assert deepgps.read_nucleus_image(nucleus, 32).shape == (32, 32)
+    assert predict.read_nucleus_image(nucleus, 32).shape == (32, 32)
 
 
 def test_predict_errors(trained, tmp_path):
-    from atlaskit.studies import deepgps
+    from atlaskit.commands import predict
 
     root, run = trained
     bad = tmp_path / "bad.fasta"
     bad.write_text(">e\n\n>x\nMK7\n")
     with pytest.raises(DataError, match="no valid FASTA record"):
-        deepgps.predict_fasta(bad, out_dir=tmp_path / "o", checkpoint=run.run_dir)
+        predict.predict_fasta(bad, out_dir=tmp_path / "o", checkpoint=run.run_dir)
     good = tmp_path / "good.fasta"
     good.write_text(">p\nMKTAYIAK\n")
     with pytest.raises(AtlaskitError, match="no trained deepGPS-single-4"):
-        deepgps.predict_fasta(good, out_dir=tmp_path / "o", variant="single-4", runs_root=root / "runs")
+        predict.predict_fasta(good, out_dir=tmp_path / "o", variant="single-4", runs_root=root / "runs")
     with pytest.raises(ParameterError, match="holds a deepGPS-single-2"):
-        deepgps.predict_fasta(good, out_dir=tmp_path / "o", variant="all", checkpoint=run.run_dir)
+        predict.predict_fasta(good, out_dir=tmp_path / "o", variant="all", checkpoint=run.run_dir)
     with pytest.raises(DataError, match="not a deepGPS chapter run"):
-        deepgps.predict_fasta(good, out_dir=tmp_path / "o", checkpoint=tmp_path)
+        predict.predict_fasta(good, out_dir=tmp_path / "o", checkpoint=tmp_path)
     flat = tmp_path / "flat.npy"
     np.save(flat, np.ones((20, 20), np.float32))
     with pytest.raises(DataError, match="constant"):
-        deepgps.predict_fasta(good, out_dir=tmp_path / "o", checkpoint=run.run_dir, nucleus=flat)
+        predict.predict_fasta(good, out_dir=tmp_path / "o", checkpoint=run.run_dir, nucleus=flat)
 
 
 def test_cli_predict(trained, tmp_path, capsys, monkeypatch):

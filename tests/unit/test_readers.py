@@ -361,7 +361,7 @@ def test_npz_missing_file(tmp_path):
         read_npz_crops(tmp_path / "nope.npz")
 
 
-def test_cnnfcn_load_data_reads_the_mirror_sample_with_missing_zeros(tmp_path):
+def test_cnnfcn_build_data_reads_the_mirror_sample_with_missing_zeros(tmp_path):
     """Chapter 03 with data=real on the mirror's sample: one channel file per image id, so the
     other three channels must be filled with zeros (``missing="zeros"``); the default refuses."""
     from atlaskit.studies import cnnfcn
@@ -370,8 +370,8 @@ def test_cnnfcn_load_data_reads_the_mirror_sample_with_missing_zeros(tmp_path):
     labels_csv = _fetch_or_skip("hpa/kaggle2018-train-labels.csv")
     p = cnnfcn.preset("tiny")
     with pytest.raises(DataError, match="channel file missing"):
-        cnnfcn.load_data(p, "real", data_dir=folder, labels_csv=labels_csv, root=tmp_path / "err")
-    data = cnnfcn.load_data(p, "real", data_dir=folder, labels_csv=labels_csv, root=tmp_path / "ok", missing="zeros")
+        cnnfcn.build_data(p, "real", data_dir=folder, labels_csv=labels_csv, root=tmp_path / "err")
+    data = cnnfcn.build_data(p, "real", data_dir=folder, labels_csv=labels_csv, root=tmp_path / "ok", missing="zeros")
     n = len(data.meta)
     assert 3 <= n <= p.n_train + p.n_val + p.n_test
     assert len(data.store) == n and data.source == "real"
@@ -382,4 +382,4 @@ def test_cnnfcn_load_data_reads_the_mirror_sample_with_missing_zeros(tmp_path):
     assert (present.sum(axis=1) == 1).all()
     assert set(data.meta["split"]) == {"train", "val", "test"}
     with pytest.raises(ParameterError, match="missing must be"):
-        cnnfcn.load_data(p, "real", data_dir=folder, labels_csv=labels_csv, root=tmp_path / "x", missing="skip")
+        cnnfcn.build_data(p, "real", data_dir=folder, labels_csv=labels_csv, root=tmp_path / "x", missing="skip")

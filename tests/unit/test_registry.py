@@ -516,6 +516,21 @@ def test_manifest_sources_and_groups():
     assert all(e.url.startswith("https://") and e.licence and e.description for e in manifest.values())
     assert {"hpa/kaggle2018-sample", "hpa/proticelli-cells", "yeast/deepyeast-splits"} <= set(reg.groups())
     assert len([e for e in manifest.values() if e.group == "hpa/kaggle2018-sample"]) == 200
+    # The image sets are one group each, sub-folders included (a licence file + images).
+    counts = {"yeast/chong-wt2-toy": 3285,  # 1642 cells x (gfp, rfp) + licence
+              "hpa/inpainting-cells": 187,  # 62 cells x (blue, green, red) + licence
+              "opencell/fov-hoechst": 8,  # 7 fields of view + licence
+              "structures/alphafold-human-samples": 6}
+    assert set(counts) <= set(reg.groups())
+    for group, count in counts.items():
+        members = [e for e in manifest.values() if e.group == group]
+        assert len(members) == count, group
+        assert all(e.name.startswith(group + "/") for e in members)
+    assert not any(g.startswith(tuple(f"{g0}/" for g0 in counts)) for g in reg.groups())  # no sub-groups
+    assert manifest["yeast/chong-wt2-toy/images/AAC1/AAC1_1_rfp_10_gfp.tif"].url == (
+        "https://raw.githubusercontent.com/alexxijielu/paired_cell_inpainting/f9d75831/"
+        "yeast_model/toy_dataset/images/AAC1/AAC1_1_rfp_10_gfp.tif")
+    assert manifest["structures/alphafold-human-samples/O15552.cif"].licence.startswith("CC-BY-4.0")
     assert manifest["yeast/yeastgfp-huh2003.csv"].transform == "xz"
     assert manifest["nuclei/dsb2018-nuclei.tif"].transform == "zip-member:stardist/data/images/img2d.tif"
 

@@ -66,7 +66,7 @@ def _cytoself(tmp):
     data = study.build_data(p, "sim", seed=0, root=tmp / "stores")
 
     def run():
-        r = study.train_variant("full", data, p, seed=0, device="cpu")
+        r = study.train("full", data, p, seed=0, device="cpu")
         return r.model, r.history, r.run_dir
 
     return run
@@ -81,13 +81,13 @@ def _deepgps(tmp):
     for (_, split), grp in table[table["single-2"].notna()].groupby(["single-2", "split"]):
         keep += grp["gene"].head(6 if split == "train" else 1).tolist()
     small = table[table["gene"].isin(keep)].reset_index(drop=True)
-    preset = deepgps.get_preset("tiny", epochs=EPOCHS).replace(image_size=16, width_multiplier=0.0625, batch_size=8)
+    preset = deepgps.preset("tiny", epochs=EPOCHS).replace(image_size=16, width_multiplier=0.0625, batch_size=8)
     embedder = CompositionEmbedder(dipeptides=False)
     feats = deepgps.embed_proteins(small, embedder, cache=False)
-    images = deepgps.build_image_data(small, preset, seed=0, root=tmp / "stores")
+    images = deepgps.build_data(small, preset, seed=0, root=tmp / "stores")
 
     def run():
-        r = deepgps.train_variant("single-2", small, images, feats, preset, embedder=embedder, seed=0, device="cpu")
+        r = deepgps.train("single-2", small, images, feats, preset, embedder=embedder, seed=0, device="cpu")
         return r.model, r.history, r.run_dir
 
     return run
@@ -101,7 +101,7 @@ def _cnnfcn(tmp):
     data = cnnfcn.build_sim_data(p, seed=0, root=tmp / "data")
 
     def run():
-        r = cnnfcn.train("fcn", data, p, seed=0, device="cpu")  # the book's run_dir, not run_root
+        r = cnnfcn.train("fcn", data, p, seed=0, device="cpu")  # the keyed runs.run_dir, not run_root
         return r.model, r.history, r.run_dir
 
     return run
@@ -125,7 +125,7 @@ def _deepyeast(tmp):
     p = dy.preset("tiny", epochs=EPOCHS).replace(batch_size=16, step_size=1)  # the LR schedule steps every epoch
 
     def run():
-        r = dy.train_network(data, p, seed=0, device="cpu")
+        r = dy.train(data, p, seed=0, device="cpu")
         return r.model, r.history, r.run_dir
 
     return run

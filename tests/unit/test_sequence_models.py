@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from atlaskit.data.embeddings import EmbeddingCache, embedding_cache
 from atlaskit.errors import DataError, ParameterError
 from atlaskit.models import sequence as S
 
@@ -52,13 +53,13 @@ def test_empty_sequence_is_an_error(seq):
 
 def test_cache_is_keyed_by_model_and_sequence(tmp_path):
     e = S.CompositionEmbedder()
-    v1 = e.embed({"a": "MKTAYIAK"}, cache=tmp_path)
+    v1 = e.embed({"a": "MKTAYIAK"}, cache=EmbeddingCache(tmp_path))
     files = list(tmp_path.rglob("*.npy"))
     assert len(files) == 1 and files[0].parent.parent.name == e.key
     np.save(files[0], np.full(420, 7.0, np.float32))  # a cache hit returns the stored vector
-    assert np.all(e.embed({"other id": "mktayiak"}, cache=tmp_path) == 7.0)
+    assert np.all(e.embed({"other id": "mktayiak"}, cache=EmbeddingCache(tmp_path)) == 7.0)
     assert np.allclose(e.embed({"a": "MKTAYIAK"}, cache=False), v1)
-    S.CompositionEmbedder(dipeptides=False).embed({"a": "MKTAYIAK"}, cache=tmp_path)
+    S.CompositionEmbedder(dipeptides=False).embed({"a": "MKTAYIAK"}, cache=EmbeddingCache(tmp_path))
     assert len(list(tmp_path.rglob("*.npy"))) == 2  # another embedder, another key
 
 
@@ -128,10 +129,21 @@ def test_esm2_windows_long_sequences(tiny):
     assert np.allclose(got[1], direct_mean(model, seq[:30]).mean(0).numpy(), atol=1e-5)  # one window = plain mean
 
 
+def test_cache_argument_is_a_store_built_by_the_data_layer(tmp_path):
+    e = S.CompositionEmbedder()
+    for bad in (True, tmp_path, str(tmp_path)):  # the model layer never looks up a folder itself
+        with pytest.raises(ParameterError, match="embedding_cache"):
+            e.embed({"a": "MKTA"}, cache=bad)
+    assert embedding_cache(False) is None
+    assert embedding_cache(tmp_path).root == tmp_path
+    v = e.embed({"a": "MKTA"}, cache=embedding_cache(str(tmp_path)))
+    assert np.array_equal(EmbeddingCache(tmp_path).get(e.key, "MKTA", e.dim), v[0])
+
+
 def test_esm2_embeddings_are_cached(tiny, tmp_path, monkeypatch):
     path, _ = tiny
     e = S.ESM2Embedder.from_file(path, window=50, stride=25)
-    first = e.embed({"a": "MKTAYIAKQRQ", "b": "MKTAYIAKQRQ"}, cache=tmp_path)
+    first = e.embed({"a": "MKTAYIAKQRQ", "b": "MKTAYIAKQRQ"}, cache=EmbeddingCache(tmp_path))
     assert len(list(tmp_path.rglob("*.npy"))) == 1  # one sequence, one file
     assert next(tmp_path.iterdir()).name.startswith("esm2_t2_tiny-")
 
@@ -139,7 +151,7 @@ def test_esm2_embeddings_are_cached(tiny, tmp_path, monkeypatch):
         raise AssertionError("the model must not run on a cache hit")
 
     monkeypatch.setattr(e, "_embed_many", fail)
-    assert np.array_equal(e.embed({"c": "MKTAYIAKQRQ"}, cache=tmp_path)[0], first[0])
+    assert np.array_equal(e.embed({"c": "MKTAYIAKQRQ"}, cache=EmbeddingCache(tmp_path))[0], first[0])
 
 
 def test_esm2_without_regression_file_loads_silently(tmp_path, recwarn):
@@ -202,20 +214,20 @@ def test_embedder_spec_round_trip(tiny, monkeypatch):
 
 def test_cache_files_cut_short_are_misses_and_are_rewritten(tmp_path):
     e = S.CompositionEmbedder()
-    v = e.embed({"a": "MKTAYIAK"}, cache=tmp_path)[0]
-    cache = S.EmbeddingCache(tmp_path)
+    v = e.embed({"a": "MKTAYIAK"}, cache=EmbeddingCache(tmp_path))[0]
+    cache = EmbeddingCache(tmp_path)
     path = cache.path(e.key, "MKTAYIAK")
     full = path.read_bytes()
     for broken in (b"", full[:60], full[:-8]):  # empty (full disk), header only, data cut short
         path.write_bytes(broken)
         assert cache.get(e.key, "MKTAYIAK", e.dim) is None
-        assert np.array_equal(e.embed({"a": "MKTAYIAK"}, cache=tmp_path)[0], v)
+        assert np.array_equal(e.embed({"a": "MKTAYIAK"}, cache=EmbeddingCache(tmp_path))[0], v)
         assert path.read_bytes() == full
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
 
 
 def test_cache_put_interrupted_keeps_the_previous_file(tmp_path, monkeypatch):
-    cache = S.EmbeddingCache(tmp_path)
+    cache = EmbeddingCache(tmp_path)
     cache.put("k", "MKV", np.ones(4, np.float32))
 
     def interrupted(fh, arr, allow_pickle):

@@ -1,5 +1,5 @@
 """Private helpers shared between modules: metric input checks (atlaskit.metrics._checks), text
-decoding (atlaskit.data._text), temporary sibling folders (atlaskit.data.store.tmp_sibling) and
+decoding (atlaskit._text), temporary sibling folders (atlaskit.data.store.tmp_sibling) and
 the single-open TIFF read of atlaskit.data.readers."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import tifffile
 
 from atlaskit.data import readers, sequences
-from atlaskit.data._text import decode_text
+from atlaskit._text import decode_text
 from atlaskit.data.store import tmp_sibling
 from atlaskit.errors import DataError
 from atlaskit.metrics import agreement, classification, multilabel

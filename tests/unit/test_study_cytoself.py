@@ -13,6 +13,8 @@ import torch
 from atlaskit.data import catalogs
 from atlaskit.errors import DataError, ParameterError
 from atlaskit.studies import cytoself as study
+from atlaskit.studies._scaffold import Preset as BasePreset
+from atlaskit.studies._scaffold import TrainedRun
 
 # the "tiny" preset with half its crops: every test below stays well inside the time budget
 TINY = dataclasses.replace(study.preset("tiny"), crops_per_protein=10)
@@ -41,7 +43,7 @@ def tiny_data(stores):
 
 @pytest.fixture(scope="module")
 def tiny_run(tiny_data, runs_root):
-    return study.train_variant("full", tiny_data, TINY, seed=0, device="cpu")
+    return study.train("full", tiny_data, TINY, seed=0, device="cpu")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -54,7 +56,9 @@ def test_presets_and_overrides():
     full = study.preset("full")
     assert (full.model, full.lr, full.batch_size, full.plateau_factor, full.plateau_patience, full.early_stopping) == (
         "paper", 4e-4, 32, 0.1, 4, 12)
-    assert full.n_proteins is None and full.workers == 1
+    assert full.n_proteins is None and full.workers == 1 and full.cpu_threads is None
+    assert isinstance(full, BasePreset) and study.preset("ci").cpu_threads == 1 and study.SCALES == ("tiny", "ci", "full")
+    assert study.preset("ci").to_dict()["cpu_threads"] == 1 and "torch_threads" not in study.preset("ci").to_dict()
     cfg = full.model_config(1311)
     assert (cfg.local_codebook_size, cfg.global_codebook_size, cfg.global_splits, cfg.num_classes) == (2048, 2048, 9, 1311)
     ci = study.preset("ci").model_config(24, split_quantization=False)
@@ -119,7 +123,7 @@ def test_build_data_shapes_ranges_and_splits(tiny_data, stores, monkeypatch):
     assert (d.meta["label"] == d.meta["protein"].map({c: i for i, c in enumerate(d.classes)})).all()
     assert d.meta["family"].notna().all()
     # a second call opens the same store without rendering anything
-    monkeypatch.setattr(study, "_sim_batches", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rendered")))
+    monkeypatch.setattr(study.data, "_sim_batches", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rendered")))
     again = study.build_data(TINY, "sim", seed=0, root=stores)
     assert again.store.path == d.store.path and again.meta.equals(d.meta)
 
@@ -191,8 +195,12 @@ def test_build_data_rejects_bad_parameters(tmp_path):
 # training, reuse, embeddings
 # ----------------------------------------------------------------------------------------------
 
-def test_train_variant_runs_and_is_reused(tiny_data, tiny_run):
+def test_train_runs_and_is_reused(tiny_data, tiny_run):
     run = tiny_run
+    assert isinstance(run, TrainedRun) and isinstance(run, study.VariantRun)
+    assert (run.name, run.variant, run.repeat, run.seed, run.device) == ("full-r0", "full", 0, 0, "cpu")
+    assert run.run_dir.parent.name == study.CHAPTER and run.run_dir.name.startswith("full-r0-")
+    assert run.cpu_threads == TINY.cpu_threads == 1 and run.best_epoch == run.history.best_epoch
     assert not run.reused and len(run.history) == TINY.epochs and not run.model.training
     assert run.config.num_classes == tiny_data.num_classes
     assert run.config.data_variance == pytest.approx(tiny_data.data_variance("full"))
@@ -200,15 +208,15 @@ def test_train_variant_runs_and_is_reused(tiny_data, tiny_run):
     assert {"reconstruction", "decoder2", "vq1", "vq2", "classifier1", "classifier2", "metric_perplexity2"} <= set(
         run.history.train[0])
     start = time.perf_counter()
-    again = study.train_variant("full", tiny_data, TINY, seed=0, device="cpu")
+    again = study.train("full", tiny_data, TINY, seed=0, device="cpu")
     assert again.reused and time.perf_counter() - start < 10
     assert again.run_dir == run.run_dir and again.history.to_dict() == run.history.to_dict()
     for a, b in zip(run.model.state_dict().values(), again.model.state_dict().values()):
         assert torch.equal(a, b)
     with pytest.raises(ParameterError, match="unknown cytoself variant"):
-        study.train_variant("no_decoder", tiny_data, TINY)
+        study.train("no_decoder", tiny_data, TINY)
     with pytest.raises(ParameterError, match="repeat"):
-        study.train_variant("full", tiny_data, TINY, repeat=-1)
+        study.train("full", tiny_data, TINY, repeat=-1)
 
 
 def test_worker_processes_give_the_same_runs(tiny_data, runs_root):
@@ -217,7 +225,7 @@ def test_worker_processes_give_the_same_runs(tiny_data, runs_root):
     runs = study.train_variants(["no_pretext", "no_split"], tiny_data, preset, seed=5, device="cpu")
     assert sorted(runs) == [("no_pretext", 0), ("no_split", 0)]
     assert not any(r.reused for r in runs.values()) and all(r.seconds > 0 for r in runs.values())
-    here = study.train_variant("no_split", tiny_data, preset, seed=5, device="cpu", chapter="01_cytoself_check")
+    here = study.train("no_split", tiny_data, preset, seed=5, device="cpu", chapter="01_cytoself_check")
     assert not here.reused and here.history.val == runs[("no_split", 0)].history.val
     assert runs[("no_pretext", 0)].model.classifier1 is None
     with pytest.raises(ParameterError, match="workers"):
@@ -362,3 +370,69 @@ def test_umap_seed_scores():
         study.umap_seed_scores(x, labels, [1, 1])
     with pytest.raises(ParameterError, match="distinct seeds"):
         study.umap_seed_scores(x, labels, [])
+
+
+# ----------------------------------------------------------------------------------------------
+# the chapter's evaluation step, its tables and figures
+# ----------------------------------------------------------------------------------------------
+
+def test_evaluate_tables_and_figures(tiny_data, tiny_run):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = {("full", 0): tiny_run}
+    evaluation = study.evaluate(runs, tiny_data, split="all", seed=0, n_neighbors=10)
+    rows = tiny_data.indices("all")
+    assert list(evaluation.labels) == list(tiny_data.meta["family"].to_numpy()[rows])
+    emb = study.embed(tiny_run.model, tiny_data.dataset("all", "full"))
+    np.testing.assert_array_equal(evaluation.embeddings[("full", 0)].global_, emb.global_)
+    scores, umaps = study.clustering_scores({("full", 0): emb}, evaluation.labels, n_neighbors=10, seed=0)
+    assert evaluation.score("full", 0) == scores["score"].iloc[0]
+    np.testing.assert_array_equal(evaluation.umaps[("full", 0)], umaps[("full", 0)])
+    with pytest.raises(ParameterError, match="no run"):
+        evaluation.score("no_split", 0)
+
+    table = study.runs_table(runs)
+    assert table.to_dict("records")[0] == {"variant": "full", "repeat": 0, "epochs": TINY.epochs,
+                                           "best epoch": tiny_run.history.best_epoch,
+                                           "seconds": round(tiny_run.seconds, 1), "reused": tiny_run.reused,
+                                           "device": "cpu"}
+    hist = study.history_frame([tiny_run])
+    ppl = study.perplexity_history(hist, ["full"])
+    assert set(ppl["term"]) == {"metric_perplexity2"} and set(ppl["run"]) == {"full r0"}
+    final = study.final_perplexity(ppl)
+    last = tiny_run.history.val[-1]["metric_perplexity2"]
+    assert final.to_dict() == {"full": pytest.approx(last)}
+
+    described = study.describe_model(tiny_run.config)
+    assert described["input"] == "2×100×100" and described["parameters"] == f"{tiny_run.model.num_parameters():,}"
+
+    spec = study.feature_spectra(emb.local_indices, tiny_data.meta["protein"].to_numpy()[emb.rows],
+                                 tiny_data.proteins.set_index("gene")["family"],
+                                 tiny_run.config.local_codebook_size, n_clusters=3)
+    genes = study.example_proteins(tiny_data, 2)
+    examples = study.zeroing_examples(tiny_run.model, tiny_data, spec, genes)
+    assert [e[0] for e in examples] == genes
+    test_rows = tiny_data.indices("test")
+    first = int(test_rows[tiny_data.meta["protein"].to_numpy()[test_rows] == genes[0]][0])
+    recon, maps = study.zeroing_maps(tiny_run.model, tiny_data.images([first])[0], spec)
+    np.testing.assert_array_equal(examples[0][2], recon)
+    np.testing.assert_array_equal(examples[0][3], maps)
+    with pytest.raises(ParameterError, match="no test image"):
+        study.zeroing_examples(tiny_run.model, tiny_data, spec, ["NOTAGENE"])
+
+    obs = study.atlas_obs(tiny_data, emb)
+    fig = study.figures.zeroing_figure(examples)
+    assert fig._suptitle is not None and len(fig.axes) == 2 * (2 + spec.bicluster.n_clusters)
+    for mpl_fig in (study.figures.stored_channels(tiny_data, genes), study.figures.spectrum_heatmap(spec),
+                    study.figures.consensus(spec)):
+        assert mpl_fig._suptitle is not None
+    plt.close("all")
+    plotly_figs = [study.figures.loss_terms(hist), study.figures.perplexity_curves(ppl),
+                   study.figures.atlas_map(evaluation.umaps[("full", 0)], obs, tiny_data),
+                   study.figures.score_strip(scores)]
+    assert all(len(f.data) > 0 for f in plotly_figs)
+    with pytest.raises(ParameterError, match="at least one example"):
+        study.figures.zeroing_figure([])

@@ -2,7 +2,9 @@
 
 Shared by the table/list readers (:mod:`atlaskit.data.readers`) and the FASTA reader
 (:mod:`atlaskit.data.sequences`), which differ only in which bytes they refuse and in the
-wording of their messages.
+wording of their messages. Also home of :data:`_ASCII_UPPER`, the ASCII-only upper-casing
+table that the FASTA reader and the sequence embedders (:mod:`atlaskit.models.sequence`) share
+(defined once, at the base level, so the model layer need not import the data layer).
 """
 from __future__ import annotations
 
@@ -10,6 +12,10 @@ import re
 from typing import Callable
 
 from atlaskit.errors import DataError
+
+# ASCII-only upper-casing: str.upper() maps some non-ASCII letters onto amino-acid codes
+# ('ſ' -> 'S', 'ﬀ' -> 'FF', 'ı' -> 'I'), which would hide them from a letter check
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 def _line_of(raw: bytes, offset: int) -> int:

@@ -1,0 +1,228 @@
+"""``atlaskit predict``: deepGPS batch prediction (the openGPS "Predict" analogue).
+
+A FASTA file (and optionally a nucleus image) in; ``predictions.csv`` (label and class
+probabilities per protein), one generated PNG per protein and ``skipped.csv`` (bad records, by
+id and line) out, with a deepGPS variant trained by chapter 02
+(:func:`atlaskit.studies.deepgps.train` writes the export read here beside the weights).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from atlaskit.data.embeddings import embedding_cache
+from atlaskit.errors import AtlaskitError, DataError, ParameterError
+from atlaskit.models.deepgps import DeepGPSConfig, DeepGPSModel
+from atlaskit.models.sequence import SequenceEmbedder
+from atlaskit.studies.deepgps import CHAPTER, EXPORT_FILE, EXPORT_FORMAT, VARIANTS
+from atlaskit.studies.deepgps.data import model_images, model_input
+
+__all__ = ["latest_export", "read_nucleus_image", "Predictor", "PredictResult", "predict_fasta"]
+
+
+def latest_export(variant: str = "single-2", runs_root: str | os.PathLike | None = None) -> Path | None:
+    """The most recently written chapter run of ``variant`` that can be used for prediction."""
+    from atlaskit.runs import runs_root as default_root
+
+    root = Path(runs_root) if runs_root is not None else default_root()
+    found = [p for p in (root / CHAPTER).glob(f"deepgps-{variant}-*/{EXPORT_FILE}") if (p.parent / "last.pt").is_file()]
+    return max(found, key=lambda p: (p.parent / "last.pt").stat().st_mtime).parent if found else None
+
+
+def read_nucleus_image(path: str | os.PathLike, size: int) -> np.ndarray:
+    """A nucleus image (PNG/TIFF/JPEG or a 2-D ``.npy``) as (size, size) float32 min-max scaled to [0, 1].
+
+    Colour images are averaged over their channels. Raises DataError for unreadable, non-2-D or
+    constant images.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such nucleus image")
+    try:
+        if p.suffix.lower() == ".npy":
+            img = np.load(p, allow_pickle=False)
+        elif p.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            img = tifffile.imread(p)
+        else:
+            import imageio.v3 as iio
+
+            img = iio.imread(p)
+    except Exception as exc:  # image readers raise many types
+        raise DataError(f"{p}: cannot read the nucleus image ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    img = np.asarray(img, dtype=np.float32)
+    if img.ndim == 3 and img.shape[-1] in (3, 4):
+        img = img[..., :3].mean(axis=-1)
+    if img.ndim != 2:
+        raise DataError(f"{p}: expected a single-channel 2-D image, got shape {img.shape}")
+    if not np.isfinite(img).all() or img.max() == img.min():
+        raise DataError(f"{p}: the nucleus image is constant or holds NaN/inf")
+    return model_input(img, size)
+
+
+def _safe_name(name: str, taken: set) -> str:
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "protein"
+    out, k = base, 2
+    while out.lower() in taken:
+        out, k = f"{base}_{k}", k + 1
+    taken.add(out.lower())
+    return out
+
+
+@dataclass
+class Predictor:
+    """A trained deepGPS variant ready to predict from sequences (see :meth:`load`)."""
+
+    model: DeepGPSModel
+    variant: str
+    classes: tuple
+    class_labels: tuple
+    embedder: SequenceEmbedder
+    nucleus: np.ndarray
+    folder: Path
+
+    @classmethod
+    def load(cls, checkpoint: str | os.PathLike | None = None, *, variant: str = "single-2", device: str = "cpu",
+             esm_weights: str | os.PathLike | None = None, runs_root: str | os.PathLike | None = None) -> "Predictor":
+        """Load a chapter run (a run folder, or a ``last.pt``/``best.pt`` inside one).
+
+        Without ``checkpoint`` the most recent chapter run of ``variant`` is used; none is an
+        error that says how to make one.
+        """
+        from atlaskit.models.sequence import embedder_from_spec
+        from atlaskit.train import load_checkpoint, resolve_device
+
+        device = str(resolve_device(device))
+        if variant not in VARIANTS:
+            raise ParameterError(f"--model must be one of {', '.join(VARIANTS)}, not {variant!r}")
+        if checkpoint is None:
+            folder = latest_export(variant, runs_root)
+            if folder is None:
+                raise AtlaskitError(
+                    f"no trained deepGPS-{variant} model found under the chapter runs; run the chapter first "
+                    f"(`atlaskit run {CHAPTER}`) or pass --checkpoint PATH (a run folder printed by the chapter)"
+                )
+            weights = folder / "last.pt"
+        else:
+            p = Path(checkpoint).expanduser()
+            folder, weights = (p, p / "last.pt") if p.is_dir() else (p.parent, p)
+        export_path = folder / EXPORT_FILE
+        if not export_path.is_file():
+            raise DataError(f"{folder}: not a deepGPS chapter run (no {EXPORT_FILE} beside the weights)")
+        try:
+            export = json.loads(export_path.read_text())
+        except ValueError as exc:
+            raise DataError(f"{export_path}: unreadable ({exc})") from None
+        if export.get("format") != EXPORT_FORMAT:
+            raise DataError(f"{export_path}: unknown format {export.get('format')!r}")
+        if checkpoint is not None and export["variant"] != variant:
+            raise ParameterError(f"{folder} holds a deepGPS-{export['variant']} model, not {variant}; "
+                                 f"pass --model {export['variant']}")
+        ckpt = load_checkpoint(weights, map_location="cpu")
+        model = DeepGPSModel(DeepGPSConfig.from_dict(export["model_config"]))
+        try:
+            model.load_state_dict(ckpt["model"])
+        except RuntimeError as exc:
+            raise DataError(f"{weights}: weights do not fit the exported configuration ({str(exc).splitlines()[0]})") from None
+        model.eval().to(device)
+        embedder = embedder_from_spec(export["embedder"], device=device, esm_weights=esm_weights)
+        size = int(export["image_size"])
+        nfile = folder / export.get("nucleus", "nucleus.npy")
+        nucleus = np.load(nfile, allow_pickle=False) if nfile.is_file() else _default_nucleus(size)
+        return cls(model, export["variant"], tuple(export["classes"]), tuple(export.get("class_labels", export["classes"])),
+                   embedder, nucleus.astype(np.float32), folder)
+
+    @torch.no_grad()
+    def predict(self, records: Sequence[tuple[str, str]], nucleus: np.ndarray | None = None,
+                batch_size: int = 32) -> tuple[pd.DataFrame, np.ndarray]:
+        """Labels, probabilities and generated images for ``(id, sequence)`` records.
+
+        Returns
+        -------
+        table : DataFrame
+            ``id``, ``length`` and, for classifying variants, ``label`` and ``p_<class>`` columns.
+        images : ndarray (n, S, S) float32 in [0, 1]
+        """
+        nuc = self.nucleus if nucleus is None else nucleus
+        x = self.embedder.embed(list(records), cache=embedding_cache())  # (n, D)
+        device = next(self.model.parameters()).device
+        imgs, probs = [], []
+        for lo in range(0, len(x), batch_size):
+            seq = torch.from_numpy(x[lo:lo + batch_size]).to(device)
+            nb = torch.from_numpy(nuc)[None, None].expand(len(seq), 1, *nuc.shape).contiguous().to(device)
+            out = self.model(seq, nb)
+            imgs.append(out.image[:, 0].float().cpu().numpy())
+            if out.logits is not None:
+                probs.append(torch.softmax(out.logits.float(), 1).cpu().numpy())
+        table = pd.DataFrame({"id": [r[0] for r in records], "length": [len(r[1]) for r in records]})
+        if probs:
+            p = np.concatenate(probs)
+            table["label"] = [self.class_labels[i] for i in p.argmax(1)]
+            for j, name in enumerate(self.class_labels):
+                table[f"p_{name}"] = p[:, j]
+        return table, np.concatenate(imgs) if imgs else np.zeros((0,) + nuc.shape, np.float32)
+
+
+def _default_nucleus(size: int) -> np.ndarray:
+    """A simulated nucleus (the first OpenCell protein's first crop) when a run folder has none."""
+    from atlaskit.data import catalogs, sim
+
+    b = sim.opencell_crops(catalogs.opencell_proteins()["gene"].iloc[:1].tolist(), 1, seed=0)
+    return model_images(b.images[:, 0], b.images[:, 1], size)[0, 0]
+
+
+@dataclass
+class PredictResult:
+    """What :func:`predict_fasta` wrote: the table, the skipped records, the output folder."""
+
+    table: pd.DataFrame
+    skipped: pd.DataFrame
+    out_dir: Path
+    model_folder: Path
+
+
+def predict_fasta(fasta: str | os.PathLike, *, out_dir: str | os.PathLike, variant: str = "single-2",
+                  checkpoint: str | os.PathLike | None = None, nucleus: str | os.PathLike | None = None,
+                  device: str = "cpu", esm_weights: str | os.PathLike | None = None,
+                  runs_root: str | os.PathLike | None = None) -> PredictResult:
+    """Batch prediction: ``predictions.csv`` + one PNG per protein in ``out_dir``.
+
+    Bad FASTA records (empty, letters that are not amino acids, duplicate ids, headers without
+    an id) are skipped and listed by id and line in ``skipped.csv`` and in the result. No good
+    record at all is an error.
+    """
+    from atlaskit.data.sequences import read_fasta_report
+
+    records, problems = read_fasta_report(fasta)
+    skipped = pd.DataFrame([{"id": p.id, "line": p.line, "reason": p.message} for p in problems],
+                           columns=["id", "line", "reason"])
+    if not records:
+        raise DataError(f"{fasta}: no valid FASTA record to predict"
+                        + (f" ({len(problems)} problem(s): {'; '.join(str(p) for p in problems[:5])})" if problems else ""))
+    predictor = Predictor.load(checkpoint, variant=variant, device=device, esm_weights=esm_weights, runs_root=runs_root)
+    size = predictor.model.config.image_size
+    nuc = read_nucleus_image(nucleus, size) if nucleus is not None else None
+    table, images = predictor.predict([(r.id, r.sequence) for r in records], nuc)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    import imageio.v3 as iio
+
+    taken: set = set()
+    names = []
+    for rid, img in zip(table["id"], images):
+        name = _safe_name(rid, taken) + ".png"
+        iio.imwrite(out / name, np.clip(np.round(img * 255), 0, 255).astype(np.uint8))
+        names.append(name)
+    table["image"] = names
+    table.to_csv(out / "predictions.csv", index=False)
+    skipped.to_csv(out / "skipped.csv", index=False)
+    return PredictResult(table, skipped, out, predictor.folder)

@@ -1,0 +1,112 @@
+"""Presets of the CNN-vs-FCN study (chapter 03): what each scale decides, and the table that
+puts a preset beside the paper's configuration."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from atlaskit.models.cnnfcn import CnnFcnConfig
+from atlaskit.studies import _scaffold
+
+__all__ = ["Preset", "PRESETS", "preset", "settings_table"]
+
+
+@dataclass(frozen=True)
+class Preset(_scaffold.Preset):
+    """Everything a scale decides (``scale`` and ``cpu_threads`` come from the scaffold's base).
+
+    Attributes
+    ----------
+    image_size : int
+        Input side (paper 256).
+    width_multiplier : float
+        Kernels and fully connected units relative to the paper's (1.0).
+    zoom : float
+        Simulated pixels per pixel of a 512 × 512 Kaggle image; 0.5 is the paper's scale (a
+        2048 × 2048 HPA image resized to 256 × 256).
+    n_train, n_val, n_test : int
+        Fields per split (simulated data; real data: at most this many, 0 = all, split 8:1:1).
+    epochs : int
+    batch_size : int
+    cell_fractions : tuple of float
+        Per-cell probabilities of showing each class; field ``i`` uses entry ``i mod len``.
+    hetero_fractions : tuple of float
+        Cell fractions of the heterogeneity experiment.
+    n_hetero : int
+        Fields per fraction in the heterogeneity experiment.
+    target_sigma, target_threshold, target_dilation : float, float, int
+        FCN target construction (:func:`atlaskit.models.cnnfcn.fcn_targets`), in input pixels.
+    augment : bool
+        Random 90° rotations and flips of the training images (and FCN maps); not in the paper.
+    num_workers : int
+        DataLoader workers.
+    cpu_threads : int, optional
+        torch threads while training and predicting on a CPU (None: torch's default). The small
+        presets use 1: their convolutions are too small to gain from a second thread (on a
+        shared 2-core machine two threads ran 2-5 times slower), and one thread makes their
+        numbers independent of the machine's core count.
+    """
+
+    image_size: int
+    width_multiplier: float
+    zoom: float
+    n_train: int
+    n_val: int
+    n_test: int
+    epochs: int
+    batch_size: int = 32
+    cell_fractions: tuple[float, ...] = (1.0, 1.0, 0.5, 0.25)
+    hetero_fractions: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)
+    n_hetero: int = 50
+    target_sigma: float = 2.0
+    target_threshold: float = 0.3
+    target_dilation: int = 2
+    augment: bool = False
+    num_workers: int = 0
+
+    def model_config(self) -> CnnFcnConfig:
+        if self.width_multiplier == 1.0 and self.image_size == 256:
+            return CnnFcnConfig.paper()
+        return CnnFcnConfig.scaled(self.image_size, self.width_multiplier)
+
+    @property
+    def heatmap_size(self) -> int:
+        return self.model_config().heatmap_size
+
+    @property
+    def target_params(self) -> dict[str, float]:
+        return {"sigma": self.target_sigma, "threshold": self.target_threshold, "dilation": self.target_dilation}
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset("tiny", image_size=64, width_multiplier=0.125, zoom=0.5, n_train=48, n_val=16, n_test=24,
+                   epochs=2, batch_size=16, hetero_fractions=(0.25, 1.0), n_hetero=8, cpu_threads=1),
+    # Measured on 2 cores (mean per-class accuracy CNN / FCN, training seconds per model):
+    # 512 training fields, 10 epochs 0.42 / 0.43 (~42 s); 20 epochs 0.30 / 0.45 (~84 s);
+    # 1024 fields, 10 epochs 0.49 / 0.45 (~82 s).
+    "ci": Preset("ci", image_size=128, width_multiplier=0.25, zoom=0.5, n_train=1024, n_val=96, n_test=224,
+                 epochs=10, batch_size=32, n_hetero=48, cpu_threads=1),
+    "full": Preset("full", image_size=256, width_multiplier=1.0, zoom=0.5, n_train=16000, n_val=2000,
+                   n_test=2000, epochs=60, batch_size=32, n_hetero=500, num_workers=4),
+}
+
+
+def preset(scale: str, *, epochs: int | None = None) -> Preset:
+    """The preset of ``scale`` ("tiny", "ci", "full"), with ``epochs`` overriding its default."""
+    return _scaffold.select_preset(PRESETS, scale, epochs=epochs)
+
+
+def settings_table(p: Preset, data: str = "sim") -> pd.DataFrame:
+    """This run's configuration beside the paper's: input, kernels, hidden units, heat maps, data
+    sizes, epochs and batch (``data`` is the chapter's data source, "sim" or "real")."""
+    config = p.model_config()
+    return pd.DataFrame({
+        "this run": [f"{p.image_size} × {p.image_size}", ", ".join(map(str, config.widths)), str(config.fc_hidden),
+                     f"{config.heatmap_size} × {config.heatmap_size}",
+                     f"{p.n_train} / {p.n_val} / {p.n_test}" if data == "sim" else "8 : 1 : 1 split of the folder",
+                     p.epochs, p.batch_size],
+        "paper": ["256 × 256", "32, 64, 128, 256, 512", "not stated (ours: (1024, 1024))", "16 × 16",
+                  "Cyto 2017 challenge data", "not stated", "not stated (ours: 32)"],
+    }, index=["input", "kernels per block", "hidden FC units", "FCN heat maps", "train / val / test images",
+              "epochs", "batch"])

@@ -1,0 +1,149 @@
+"""Figures of chapter 01 (cytoself): every figure the chapter shows is drawn here, one function each.
+
+matplotlib figures are returned (the notebook shows them once, when the cell ends); plotly
+figures are returned for the chapter to ``.show()``.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from atlaskit.errors import ParameterError
+
+__all__ = ["stored_channels", "loss_terms", "perplexity_curves", "atlas_map", "spectrum_heatmap", "consensus",
+           "zeroing_figure", "score_strip"]
+
+#: The loss terms drawn by :func:`loss_terms`, in panel order.
+LOSS_TERMS = ("loss", "reconstruction", "decoder2", "vq1", "vq2", "classifier1", "classifier2")
+
+
+def stored_channels(data, genes: Sequence[str]):
+    """The three stored channels of the first training crop of each protein of ``genes``
+    (the distance shown as (d + 1) / 2)."""
+    from atlaskit import plots
+
+    rows = data.indices("train")
+    proteins = data.meta["protein"].to_numpy()[rows]
+    picked = [int(rows[proteins == g][0]) for g in genes]
+    x = data.store.images[picked].astype(np.float32)  # (n, 3, 100, 100)
+    tiles = [t for i in range(len(picked)) for t in (x[i, 0], (x[i, 1] + 1) / 2, x[i, 2])]
+    fig = plots.image_grid(tiles, ncols=6, size=1.5,
+                           titles=[f"{g}: {name}" for g in genes for name in ("protein", "nucleus distance", "raw nucleus")])
+    fig.suptitle("Stored channels of one training crop per protein (distance shown as (d + 1) / 2)", fontsize=9, y=1.02)
+    return fig
+
+
+def loss_terms(history: pd.DataFrame, variant: str = "full", repeat: int = 0):
+    """Every loss term per epoch of one run (training vs validation), from :func:`history_frame`."""
+    import plotly.express as px
+
+    terms = list(LOSS_TERMS)
+    curves = history[(history["variant"] == variant) & (history["repeat"] == repeat) & history["term"].isin(terms)]
+    fig = px.line(curves, x="epoch", y="value", color="split", facet_col="term", facet_col_wrap=4,
+                  category_orders={"term": terms}, markers=True,
+                  title="Full model: every loss term per epoch (training vs validation)")
+    fig.update_yaxes(matches=None, showticklabels=True)
+    fig.update_layout(height=520)
+    return fig
+
+
+def perplexity_curves(ppl: pd.DataFrame):
+    """VQ2 perplexity per epoch with (full) and without (no_split) split quantization, from
+    :func:`perplexity_history`."""
+    import plotly.express as px
+
+    fig = px.line(ppl, x="epoch", y="value", color="variant", line_dash="split", line_group=ppl["run"] + ppl["split"],
+                  markers=True, labels={"value": "VQ2 perplexity"},
+                  title="VQ2 perplexity per epoch, with (full) and without (no_split) split quantization")
+    fig.update_layout(height=380)
+    return fig
+
+
+def atlas_map(umap: np.ndarray, obs: pd.DataFrame, data):
+    """The interactive atlas of the test images: UMAP coloured by family, GO-complex members highlighted."""
+    from atlaskit.analysis import atlas
+
+    complexes = {c: sorted(g) for c, g in data.proteins.dropna(subset=["complex"]).groupby("complex")["gene"]}
+    fig = atlas.atlas_figure(umap, obs, color="family", hover=("gene", "family", "complex"),
+                             highlight=complexes, marker_size=6,
+                             title="cytoself atlas of the test images (full model, repeat 0)")
+    fig.update_layout(height=620)
+    return fig
+
+
+def spectrum_heatmap(spectra):
+    """Feature spectra of every protein (rows, clustered) over the VQ1 indices (dendrogram order)."""
+    from atlaskit.analysis import spectra as sp
+
+    fig = sp.spectrum_heatmap(spectra.histograms, spectra.bicluster, row_labels=spectra.family, figsize=(10, 5))
+    fig.suptitle("Feature spectra: proteins (rows, clustered) × VQ1 indices (dendrogram order)", fontsize=10)
+    return fig
+
+
+def consensus(spectra):
+    """The consensus spectrum of each localization family."""
+    from atlaskit.analysis import spectra as sp
+
+    fig = sp.consensus_figure(spectra.consensus, spectra.bicluster)
+    fig.suptitle("Consensus spectrum of each localization family", fontsize=10, y=1.0)
+    return fig
+
+
+def zeroing_figure(examples: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]], *, channel: int = 0,
+                   size: float = 1.05,
+                   title: str | None = "Feature zeroing: |difference| per index cluster (protein channel; "
+                                       "one colour scale per row)"):
+    """Grid of feature-zeroing results, one row per example ``(gene, image, reconstruction,
+    maps)`` from :func:`zeroing_examples`: input, reconstruction, then one difference map per index
+    cluster. The maps of a row share one colour scale (0 to the row's largest difference), so a
+    cluster the image does not use shows as black.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    from atlaskit.analysis.spectra import roman
+
+    if not examples:
+        raise ParameterError("zeroing_figure needs at least one example")
+    ncols = 2 + max(len(e[3]) for e in examples)
+    fig, axes = plt.subplots(len(examples), ncols, figsize=(size * ncols, size * len(examples) + 0.4), squeeze=False)
+    for row, (gene, image, recon, maps) in enumerate(examples):
+        vmax = float(np.max(maps[:, channel])) or 1.0
+        panels = [(image[channel], f"{gene}: input", None), (recon[channel], "reconstruction", None)]
+        panels += [(m[channel], f"− {roman(k + 1)}", vmax) for k, m in enumerate(maps)]
+        for col, ax in enumerate(axes[row]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if col >= len(panels):
+                ax.axis("off")
+                continue
+            pic, title, top = panels[col]
+            top = top if top is not None else max(float(np.percentile(pic, 99.8)), 1e-6)
+            ax.imshow(pic, cmap="gray" if col < 2 else "magma", vmin=0, vmax=top)
+            ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    if title:
+        fig.suptitle(title, fontsize=9, y=1.02)
+    return fig
+
+
+
+def score_strip(scores: pd.DataFrame):
+    """The clustering score of every run, one point per repeat, variants in :data:`VARIANTS` order."""
+    import plotly.express as px
+
+    from atlaskit.studies.cytoself.presets import VARIANTS
+
+    long = scores.assign(description=scores["variant"].map(lambda v: VARIANTS[v].description))
+    fig = px.strip(long, x="variant", y="score", color="variant", hover_data=["repeat"],
+                   category_orders={"variant": list(VARIANTS)},
+                   title="Clustering score of every run (one point per repeat)")
+    fig.update_layout(showlegend=False, height=360)
+    return fig

@@ -1,0 +1,285 @@
+"""Evaluation of the deepGPS study: classification metrics with intervals, the paper's Table 1,
+generated images and their quality, the cross-assay, and what the architecture lets train."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from atlaskit.errors import DataError, ParameterError
+from atlaskit.metrics import classification as cm
+from atlaskit.models.deepgps import DeepGPSConfig, DeepGPSModel
+from atlaskit.studies.deepgps.baselines import BaselineResult
+from atlaskit.studies.deepgps.data import DeepGPSDataset, ImageData
+from atlaskit.studies.deepgps.proteins import variant_table
+from atlaskit.studies.deepgps.training import VariantRun
+
+__all__ = ["PAPER_TABLE1", "PAPER_AUROC_SINGLE2", "classification_table", "paper_comparison", "blur_calibration",
+           "block_parameters", "block_gradients", "classify_proteins", "generate", "generation_quality",
+           "cross_assay", "classifier_result", "confusions", "best_baseline", "generation_table", "CrossAssay",
+           "cross_assay_example"]
+
+#: The paper's Table 1 (OpenCell, single-2: cytoplasm vs nucleoplasm): accuracy per method.
+PAPER_TABLE1: dict[str, float] = {
+    "MultiLoc2": 0.746,
+    "DeepLoc 1.0": 0.825,
+    "BUSCA": 0.667,
+    "MULocDeep": 0.794,
+    "deepGPS-single-2": 0.744,
+}
+#: AUROC the paper reports for deepGPS-single-2.
+PAPER_AUROC_SINGLE2 = 0.761
+
+
+def classification_table(results: Sequence[BaselineResult], *, classes: Sequence[str], n_boot: int = 1000,
+                         seed: int = 0) -> pd.DataFrame:
+    """Metrics of several classifiers on their test proteins, with 95 % intervals.
+
+    Accuracy gets a Wilson interval (a proportion of proteins), AUROC a percentile bootstrap
+    interval (resampling proteins within each class). Binary problems: positive class = index 1.
+    """
+    rows = []
+    for r in results:
+        s = cm.summary(r.y_true, r.proba)
+        k = int((r.proba.argmax(1) == r.y_true).sum())
+        lo, hi = cm.wilson_interval(k, len(r.y_true))
+        alo, ahi = cm.bootstrap_interval(lambda y, p: cm.auroc(y, p), r.y_true, r.proba, n_boot=n_boot, seed=seed,
+                                         stratify=r.y_true)
+        rows.append({"method": r.name, "n_test": s["n"], "accuracy": s["accuracy"], "accuracy_lo": lo,
+                     "accuracy_hi": hi, "specificity": s["specificity"], "sensitivity": s["sensitivity"],
+                     "f1": s["f1"], "auroc": s["auroc"], "auroc_lo": alo, "auroc_hi": ahi, "auprc": s["auprc"],
+                     "notes": r.notes})
+    return pd.DataFrame(rows)
+
+
+def paper_comparison(ours: pd.DataFrame) -> pd.DataFrame:
+    """The paper's Table 1 (accuracy; AUROC of deepGPS-single-2) beside our single-2 rows."""
+    paper = pd.DataFrame([{"method": m, "source": "paper (OpenCell, their split)", "accuracy": a,
+                           "accuracy 95% CI": "", "auroc": PAPER_AUROC_SINGLE2 if m == "deepGPS-single-2" else np.nan}
+                          for m, a in PAPER_TABLE1.items()])
+    mine = pd.DataFrame({
+        "method": ours["method"], "source": "ours (real sequences, our protein-disjoint test split)",
+        "accuracy": ours["accuracy"],
+        "accuracy 95% CI": [f"{lo:.3f}–{hi:.3f}" for lo, hi in zip(ours["accuracy_lo"], ours["accuracy_hi"])],
+        "auroc": ours["auroc"],
+    })
+    return pd.concat([paper, mine], ignore_index=True)
+
+
+def blur_calibration(targets: np.ndarray, sigmas: Sequence[float] = (0.5, 1.0, 2.0, 4.0)) -> pd.DataFrame:
+    """PSNR and SSIM of Gaussian-blurred copies of images against the images themselves.
+
+    A scale for generation metrics: a generator whose mean PSNR equals that of the blur of
+    width ``sigma`` is, on average, as far from the truth as a ``sigma``-pixel blur of it.
+
+    Parameters
+    ----------
+    targets : array (N, H, W)
+        Ground-truth images in [0, 1].
+    sigmas : sequence of float
+        Gaussian standard deviations in pixels (each > 0; reflecting borders).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per sigma, in the given order: ``sigma``, ``psnr`` and ``ssim`` (means over the
+        images) and ``images``.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    t = np.asarray(targets, dtype=np.float32)
+    if t.ndim != 3 or t.shape[0] == 0:
+        raise DataError(f"expected a non-empty stack of images (N, H, W), got shape {t.shape}")
+    sig = [float(s) for s in sigmas]
+    if not sig or min(sig) <= 0:
+        raise ParameterError(f"sigmas must be positive numbers of pixels, got {list(sigmas)}")
+    rows = []
+    for s in sig:
+        blurred = gaussian_filter(t, sigma=(0, s, s), mode="reflect")
+        q = cm.image_quality(blurred, t)
+        rows.append({"sigma": s, "psnr": float(q["psnr"].mean()), "ssim": float(q["ssim"].mean()), "images": len(t)})
+    return pd.DataFrame(rows)
+
+
+def block_parameters(cfg: DeepGPSConfig) -> pd.DataFrame:
+    """Parameters per block of a deepGPS model: ``block``, ``parameters``."""
+    model = DeepGPSModel(cfg)
+    rows = [{"block": name, "parameters": sum(p.numel() for p in mod.parameters())}
+            for name, mod in _blocks(model)]
+    return pd.DataFrame(rows)
+
+
+def _blocks(model: DeepGPSModel) -> list[tuple[str, torch.nn.Module]]:
+    out = [("seq_proj", model.seq_proj), ("inc", model.inc)]
+    out += [(f"down{i + 1}", m) for i, m in enumerate(model.down)]
+    out += [("attention", model.attention)]
+    out += [(f"up{i + 1}", m) for i, m in enumerate(model.up)]
+    out += [("outc", model.outc)]
+    if model.classifier is not None:
+        out.append(("classifier", model.classifier))
+    return out
+
+
+def block_gradients(cfg: DeepGPSConfig, *, seed: int = 0, batch: int = 4) -> pd.DataFrame:
+    """Largest absolute gradient per block after one backward pass on random inputs.
+
+    Shows which blocks the loss can reach: with ``fusion="replace"`` the last encoder block
+    (``down4``) only feeds the attention queries and gets rounding-level gradients.
+    """
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = DeepGPSModel(cfg)
+    s = cfg.image_size
+    seq = torch.randn(batch, cfg.seq_dim, generator=g)
+    nuc, tgt = torch.rand(batch, 1, s, s, generator=g), torch.rand(batch, 1, s, s, generator=g)
+    label = torch.arange(batch) % cfg.num_classes if cfg.num_classes else None
+    model.compute_losses(seq, nuc, tgt, label)["loss"].backward()
+    rows = []
+    for name, mod in _blocks(model):
+        grads = [p.grad.abs().max().item() for p in mod.parameters() if p.grad is not None]
+        rows.append({"block": name, "parameters": sum(p.numel() for p in mod.parameters()),
+                     "max_abs_grad": max(grads) if grads else 0.0})
+    return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def classify_proteins(run: VariantRun, features: pd.DataFrame, genes: Sequence[str]) -> np.ndarray:
+    """Class probabilities (n, K) of proteins from their sequence vectors (the classifier head)."""
+    device = next(run.model.parameters()).device
+    x = torch.from_numpy(features.loc[list(genes)].to_numpy(dtype=np.float32)).to(device)
+    run.model.eval()
+    return run.model.predict_proba(x).cpu().numpy()
+
+
+def generate(run: VariantRun, images: ImageData, items: np.ndarray, features: pd.DataFrame,
+             batch_size: int = 64) -> np.ndarray:
+    """Generated protein images (n, S, S) for store items (their own nucleus and protein)."""
+    ds = DeepGPSDataset(images, items, features)
+    out = run.predict(ds, lambda m, b: m(b["seq"], b["nucleus"]).image, batch_size=batch_size)
+    return out[:, 0].numpy()
+
+
+def generation_quality(run: VariantRun, images: ImageData, items: np.ndarray, features: pd.DataFrame,
+                       batch_size: int = 64) -> pd.DataFrame:
+    """PSNR and SSIM per test image: columns ``protein``, ``index``, ``psnr``, ``ssim``."""
+    items = np.asarray(items, dtype=np.int64)
+    gen = generate(run, images, items, features, batch_size)
+    target = np.stack([np.asarray(images.store.images[int(i)][1], dtype=np.float32) for i in items])
+    q = cm.image_quality(gen, target)
+    meta = images.meta.iloc[items][["protein", "index"]].reset_index(drop=True)
+    return pd.concat([meta, q], axis=1)
+
+
+@torch.no_grad()
+def cross_assay(run: VariantRun, nucleus: np.ndarray, genes: Sequence[str], features: pd.DataFrame) -> np.ndarray:
+    """One nucleus image with the sequences of several proteins (the paper's Fig. 2e).
+
+    Returns the generated images (len(genes), S, S).
+    """
+    device = next(run.model.parameters()).device
+    nucleus = np.array(nucleus, dtype=np.float32)  # a copy: store images are read-only memory maps
+    nuc = torch.from_numpy(nucleus)[None, None].expand(len(genes), 1, *nucleus.shape)
+    seq = torch.from_numpy(features.loc[list(genes)].to_numpy(dtype=np.float32))
+    run.model.eval()
+    return run.model(seq.to(device), nuc.contiguous().to(device)).image[:, 0].float().cpu().numpy()
+
+
+# ---------------------------------------------------------------------------------------------
+# the chapter's results, one call each
+# ---------------------------------------------------------------------------------------------
+def classifier_result(run: VariantRun, table: pd.DataFrame, features: pd.DataFrame, *, name: str,
+                      n_train: int | None = None) -> BaselineResult:
+    """The classifier head of a trained variant on every test protein of the variant (by protein).
+
+    ``n_train`` defaults to the variant's training proteins with images.
+    """
+    test = variant_table(table, run.variant).query("split == 'test'")
+    if n_train is None:
+        n_train = len(run.proteins.query("split == 'train'"))
+    return BaselineResult(name, test["gene"].to_numpy(), test["label_idx"].to_numpy(),
+                          classify_proteins(run, features, test["gene"]), n_train)
+
+
+def confusions(run: VariantRun, images: ImageData, features: pd.DataFrame, table: pd.DataFrame,
+               baseline: BaselineResult) -> dict[str, np.ndarray]:
+    """Confusion matrices of a variant's classifier on its test proteins and on its test images
+    (every image gets its protein's prediction), and of a baseline on the test proteins."""
+    k = len(run.classes)
+    test = variant_table(table, run.variant).query("split == 'test'")
+    proba = classify_proteins(run, features, test["gene"])
+    img_meta = images.meta.iloc[run.test_items]
+    img_label = img_meta["protein"].map(dict(zip(test["gene"], test["label_idx"]))).to_numpy()
+    img_proba = classify_proteins(run, features, img_meta["protein"])
+    return {
+        f"deepGPS-{run.variant}, by protein": cm.confusion(test["label_idx"], proba.argmax(1), k),
+        f"deepGPS-{run.variant}, by image": cm.confusion(img_label, img_proba.argmax(1), k),
+        f"{baseline.name}, by protein": cm.confusion(baseline.y_true, baseline.proba.argmax(1), k),
+    }
+
+
+def best_baseline(table: pd.DataFrame, prefix: str = "composition") -> pd.Series:
+    """The row of ``table`` (:func:`classification_table`) with the highest accuracy among the
+    methods whose name starts with ``prefix`` (the later row on a tie)."""
+    return table[table["method"].str.startswith(prefix)].sort_values("accuracy").iloc[-1]
+
+
+def generation_table(runs: dict[str, VariantRun], images: ImageData, features: pd.DataFrame, items: np.ndarray,
+                     floor_items: np.ndarray) -> pd.DataFrame:
+    """Mean PSNR and SSIM of every variant on the same store ``items``, and of the floor: the mean
+    of the training targets ``floor_items`` predicted for every image.
+
+    Returns
+    -------
+    DataFrame
+        ``model`` ("deepGPS-<variant>"…, then "mean training image"), ``psnr``, ``ssim``, ``images``.
+    """
+    rows = []
+    for v, r in runs.items():
+        q = generation_quality(r, images, items, features)
+        rows.append({"model": f"deepGPS-{v}", "psnr": q["psnr"].mean(), "ssim": q["ssim"].mean(), "images": len(q)})
+    mean_target = np.mean([np.asarray(images.store.images[i][1], np.float32) for i in floor_items], axis=0)
+    floor = cm.image_quality(np.repeat(mean_target[None], len(items), 0),
+                             np.stack([np.asarray(images.store.images[i][1], np.float32) for i in items]))
+    rows.append({"model": "mean training image", "psnr": floor["psnr"].mean(), "ssim": floor["ssim"].mean(),
+                 "images": len(floor)})
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class CrossAssay:
+    """One nucleus image with the sequences of several proteins (the paper's Fig. 2e).
+
+    Attributes
+    ----------
+    nucleus : ndarray (S, S)
+    genes : list of str
+    images : ndarray (len(genes), S, S)
+        Generated protein images.
+    p_nucleoplasm : ndarray (len(genes),)
+        The classifier's probability of the second class (nucleoplasm for single-2).
+    ratios : ndarray (len(genes),)
+        Mean generated intensity inside / outside the brightest 30 % of the nucleus image.
+    """
+
+    nucleus: np.ndarray
+    genes: list
+    images: np.ndarray
+    p_nucleoplasm: np.ndarray
+    ratios: np.ndarray
+
+
+def cross_assay_example(run: VariantRun, images: ImageData, table: pd.DataFrame, features: pd.DataFrame, *,
+                        per_class: int = 2) -> CrossAssay:
+    """The nucleus of the variant's first test image with the sequences of the first ``per_class``
+    (alphabetically) test proteins of every class, through the variant's model."""
+    test = variant_table(table, run.variant).query("split == 'test'")
+    genes = [g for c in run.classes for g in test[test["label"] == c]["gene"].sort_values().iloc[:per_class]]
+    nucleus = np.asarray(images.store.images[run.test_items[0]][0], dtype=np.float32)
+    generated = cross_assay(run, nucleus, genes, features)
+    p_nuc = classify_proteins(run, features, genes)[:, 1]
+    mask = nucleus > np.quantile(nucleus, 0.7)
+    ratios = np.array([img[mask].mean() / max(img[~mask].mean(), 1e-6) for img in generated])
+    return CrossAssay(nucleus, genes, generated, p_nuc, ratios)

@@ -1,0 +1,148 @@
+"""Every figure of chapter 02 (deepGPS), one function per figure.
+
+Plotly figures are returned for the chapter to ``.show()``; image grids are matplotlib figures
+(:func:`atlaskit.plots.image_grid`), shown by the notebook when the cell ends.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from atlaskit.studies.deepgps.baselines import BaselineResult
+from atlaskit.studies.deepgps.data import ImageData
+from atlaskit.studies.deepgps.evaluation import CrossAssay, generate, generation_quality
+from atlaskit.studies.deepgps.proteins import CLASS_LABELS, variant_classes, variant_table
+from atlaskit.studies.deepgps.training import VariantRun
+
+__all__ = ["absolute", "split_histogram", "example_images", "training_curves", "roc_curves", "confusion_matrices",
+           "generated_images", "cross_assay_images", "predicted_images"]
+
+
+def absolute(img) -> np.ndarray:
+    """Grey image in [0, 1] as RGB, so that image_grid shows it without auto-contrast."""
+    return np.repeat(np.clip(np.asarray(img, np.float32), 0, 1)[..., None], 3, axis=-1)
+
+
+def split_histogram(table: pd.DataFrame, variant: str = "single-4"):
+    """Proteins per class and split of a variant (plotly)."""
+    import plotly.express as px
+
+    vt = variant_table(table, variant)
+    fig = px.histogram(vt, x="label", color="split", barmode="group",
+                       category_orders={"label": list(variant_classes(variant)), "split": ["train", "test"]},
+                       title=f"{variant} proteins per class and split (real OpenCell labels)")
+    fig.update_layout(height=340, xaxis_title=None, yaxis_title="proteins")
+    return fig
+
+
+def example_images(images: ImageData, table: pd.DataFrame, variant: str = "single-4"):
+    """The nucleus (input) and protein (target) image of the first protein of every class of a variant."""
+    from atlaskit import plots
+
+    vt = variant_table(table, variant)
+    examples = [vt[vt["label"] == c]["gene"].iloc[0] for c in variant_classes(variant)]
+    items = [images.items([g])[0] for g in examples]
+    return plots.image_grid(
+        [images.store.images[i][0] for i in items] + [images.store.images[i][1] for i in items],
+        titles=[f"{g}: nucleus (input)" for g in examples] + [f"{g}: protein (target)" for g in examples],
+        ncols=4, size=2.0,
+    )
+
+
+def training_curves(runs: Mapping[str, VariantRun]):
+    """Training loss per term (L1 image loss, cross-entropy) of every variant (plotly)."""
+    import plotly.express as px
+
+    curves = pd.concat([r.history.to_frame().assign(variant=v) for v, r in runs.items()])
+    curves = curves[curves["term"].isin(["image_l1", "classification"]) & (curves["split"] == "train")]
+    fig = px.line(curves, x="epoch", y="value", color="variant", facet_col="term", markers=True,
+                  title="Training loss per term (L1 image loss; cross-entropy of the classifier)")
+    fig.update_yaxes(matches=None, showticklabels=True)
+    fig.update_layout(height=360)
+    return fig
+
+
+def roc_curves(results: Sequence[BaselineResult]):
+    """ROC curves of binary classifiers on their test proteins (positive class: index 1; plotly)."""
+    import plotly.express as px
+    from sklearn.metrics import roc_curve
+
+    from atlaskit.metrics import classification as cm
+
+    rows = []
+    for r in results:
+        fpr, tpr, _ = roc_curve(r.y_true == 1, r.proba[:, 1])
+        auc = cm.auroc(r.y_true, r.proba)
+        rows.append(pd.DataFrame({"false positive rate": fpr, "true positive rate": tpr,
+                                  "method": f"{r.name} (AUROC {auc:.3f})"}))
+    n_test = len(results[0].y_true) if results else 0
+    fig = px.line(pd.concat(rows), x="false positive rate", y="true positive rate", color="method",
+                  title=f"ROC curves on the {n_test} single-2 test proteins (positive class: nucleoplasm)")
+    fig.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dot", "color": "grey"})
+    fig.update_layout(height=450, legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def confusion_matrices(matrices: Mapping[str, np.ndarray], classes: Sequence[str]):
+    """Confusion matrices side by side (rows: true class, columns: predicted; plotly)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    labels = [CLASS_LABELS.get(c, c) for c in classes]
+    fig = make_subplots(rows=1, cols=len(matrices), subplot_titles=list(matrices), horizontal_spacing=0.08)
+    for k, m in enumerate(matrices.values()):
+        heatmap = go.Heatmap(z=m, x=labels, y=labels, colorscale="Blues", showscale=False, text=m, texttemplate="%{text}",
+                             hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>")
+        fig.add_trace(heatmap, row=1, col=k + 1)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title_text="predicted")
+    fig.update_yaxes(title_text="true", col=1)
+    fig.update_layout(height=380, title="single-4 confusion matrices on test proteins / test images")
+    return fig
+
+
+def generated_images(run: VariantRun, images: ImageData, table: pd.DataFrame, features: pd.DataFrame,
+                     n_per_class: int = 2, n_show: int = 6):
+    """Test proteins of a variant (one per class, then the next ones), each with its own nucleus:
+    the nucleus, the ground truth and the generated image with its PSNR and SSIM, on the
+    absolute scale 0 to 1."""
+    from atlaskit import plots
+
+    classes = variant_classes(run.variant)
+    test = variant_table(table, run.variant).query("split == 'test'")
+    quality = generation_quality(run, images, run.test_items, features)
+    show_genes = [test[test["label"] == c]["gene"].iloc[k] for k in range(n_per_class) for c in classes][:n_show]
+    show_items = np.array([images.items([g], "test")[0] for g in show_genes])
+    gen = generate(run, images, show_items, features)
+    q_show = quality.set_index(["protein", "index"])
+    rows_nuc = [absolute(images.store.images[i][0]) for i in show_items]
+    rows_gt = [absolute(images.store.images[i][1]) for i in show_items]
+    label = table.set_index("gene")[run.variant]
+    titles = []
+    for g, i in zip(show_genes, show_items):
+        q = q_show.loc[(g, int(images.meta["index"].iloc[i]))]
+        titles.append(f"{g} ({CLASS_LABELS[label[g]]})\n"
+                      f"PSNR {q['psnr']:.1f} dB, SSIM {q['ssim']:.2f}")
+    return plots.image_grid(rows_nuc + rows_gt + [absolute(g) for g in gen], ncols=len(show_genes), size=1.7,
+                            titles=titles + [""] * (2 * len(show_genes)),
+                            row_labels=["nucleus (input)", "ground truth", "generated"])
+
+
+def cross_assay_images(cross: CrossAssay, table: pd.DataFrame):
+    """One nucleus and the images generated for it from several sequences, with P(nucleoplasm)."""
+    from atlaskit import plots
+
+    label = table.set_index("gene")["single-2"]
+    titles = [f"{g} ({CLASS_LABELS[label[g]]})\nP(nucleoplasm) {p:.2f}"
+              for g, p in zip(cross.genes, cross.p_nucleoplasm)]
+    return plots.image_grid([absolute(im) for im in (cross.nucleus, *cross.images)],
+                            titles=["the nucleus (input)", *titles], ncols=5, size=2.0)
+
+
+def predicted_images(table: pd.DataFrame, images: np.ndarray):
+    """The images ``atlaskit predict`` drew, titled by record id, on the absolute scale."""
+    from atlaskit import plots
+
+    return plots.image_grid([absolute(im) for im in images], titles=list(table["id"]), ncols=3, size=2.0)

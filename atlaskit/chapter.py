@@ -210,7 +210,7 @@ def provenance(data_files=(), *, folders=()) -> "pandas.DataFrame":  # noqa: F82
     return pd.DataFrame(rows, columns=["kind", "name", "version", "sha256", "found in"])
 
 
-def ledger(run: ChapterRun, effects) -> "pandas.DataFrame":  # noqa: F821
+def ledger(run: ChapterRun, effects) -> "pandas.io.formats.style.Styler":  # noqa: F821
     """The chapter's effects ledger: write ``<effects dir>/<chapter>.json`` and return the table to show.
 
     Parameters
@@ -222,9 +222,10 @@ def ledger(run: ChapterRun, effects) -> "pandas.DataFrame":  # noqa: F821
 
     Returns
     -------
-    DataFrame
-        Indexed by effect: the paper's statement, what was measured, ours with its 95 % interval
-        (one column), the verdict, the reason and the data it ran on.
+    pandas Styler
+        Of a table indexed by effect: ours with its 95 % interval (one column), the verdict, the
+        paper's statement, what was measured, the reason and the data it ran on (``.data`` is the
+        DataFrame).
     """
     from atlaskit.analysis.effects import ledger_display, ledger_table, write_ledger
     from atlaskit.runs import effects_dir
@@ -232,4 +233,6 @@ def ledger(run: ChapterRun, effects) -> "pandas.DataFrame":  # noqa: F821
     rows = list(effects)
     context = {"scale": run.scale, "seed": run.seed, "chapter": run.chapter}
     write_ledger(effects_dir() / f"{run.chapter}.json", rows, **context)
-    return ledger_display(ledger_table(rows)).set_index("effect")
+    shown = ledger_display(ledger_table(rows)).set_index("effect")
+    # A Styler: its HTML shows every statement whole (a DataFrame's cuts text at 50 characters).
+    return shown.style.set_properties(**{"text-align": "left", "vertical-align": "top"})

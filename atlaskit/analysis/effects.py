@@ -216,10 +216,11 @@ def repeat_interval(values: Iterable[float], level: float = 0.95) -> tuple[float
 
 
 def ledger_display(table: pd.DataFrame) -> pd.DataFrame:
-    """The ledger as a reader sees it: ours and its interval in one column, verdict beside it."""
+    """The ledger as a reader sees it: the effect, ours with its interval in one column and the
+    verdict first (what a reader looks for), then the paper's statement, the measure and the reason."""
     shown = table.assign(**{"ours [95 % interval]": [format_interval(o, lo, hi) for o, lo, hi in
                                                      zip(table["ours"], table["low"], table["high"])]})
-    columns = ["effect", "paper", "measure", "ours [95 % interval]", "verdict", "reason", "data"]
+    columns = ["effect", "ours [95 % interval]", "verdict", "paper", "measure", "reason", "data"]
     extra = [c for c in ("chapter", "scale") if c in shown.columns]
     return shown[extra + columns].fillna("")
 

@@ -355,7 +355,16 @@ def test_chapter_order_puts_the_longest_first_when_times_are_known(book_folders)
     build.mkdir(exist_ok=True)
     (build / "chapter-times.json").write_text(json.dumps({"07_demo": 3, "08_other": 9, "09_third": 5}))
     assert book._chapter_order(names) == ["08_other", "09_third", "07_demo"]
-    (build / "chapter-times.json").write_text(json.dumps({"07_demo": 3}))  # one missing: book order
-    assert book._chapter_order(names) == names
+    (build / "chapter-times.json").write_text(json.dumps({"09_third": 3}))  # the unknown keep book order, after
+    assert book._chapter_order(names) == ["09_third", "07_demo", "08_other"]
     (build / "chapter-times.json").write_text("{not json")
     assert book._chapter_order(names) == names
+
+
+def test_a_first_build_schedules_the_book_longest_first_from_the_expected_times(book_folders):
+    """No chapter-times.json yet (a fresh clone, CI): the committed estimates order the real chapters,
+    so the two long ones (01, 04) start on different workers instead of one after the other."""
+    names = list(book.chapter_sources())
+    order = book._chapter_order(names)
+    assert set(order) == set(names) and order[:2] == ["01_cytoself", "04_deepyeast"]
+    assert set(book.EXPECTED_SECONDS) == set(names)  # a new chapter gets its estimate too

@@ -138,7 +138,8 @@ def test_chapter_ledger_writes_json_and_the_book_page_gathers_it(tmp_path, monke
     run = chapter.ChapterRun("07_demo", "ci", "sim", None, 3, "cpu", {})
     rows = [fx.Effect.measured("a | b", "paper says 0.9", "x − y", 0.1, 0.05, 0.2),
             fx.Effect.not_testable("c", "Fig. 2", "needs real images")]
-    shown = chapter.ledger(run, rows)
+    shown = chapter.ledger(run, rows).data
+    assert "needs real images" in chapter.ledger(run, rows).to_html()  # whole statements, not cut
     assert list(shown.index) == ["a | b", "c"] and shown.loc["c", "verdict"] == "not testable"
     saved = json.loads((tmp_path / "effects" / "07_demo.json").read_text())
     assert {r["seed"] for r in saved} == {3} and {r["chapter"] for r in saved} == {"07_demo"}

@@ -390,6 +390,13 @@ def test_evaluate_tables_and_figures(tiny_data, tiny_run):
     np.testing.assert_array_equal(evaluation.embeddings[("full", 0)].global_, emb.global_)
     scores, umaps = study.clustering_scores({("full", 0): emb}, evaluation.labels, n_neighbors=10, seed=0)
     assert evaluation.score("full", 0) == scores["score"].iloc[0]
+    several = study.evaluate(runs, tiny_data, split="all", seed=0, umap_seeds=3, n_neighbors=10)
+    per_seed = several.seed_scores[several.seed_scores["variant"] == "full"]
+    assert list(per_seed["umap_seed"]) == [0, 1, 2] and per_seed["score"].iloc[0] == evaluation.score("full", 0)
+    assert several.score("full", 0) == pytest.approx(per_seed["score"].mean())  # a run's score: the seeds' mean
+    np.testing.assert_array_equal(several.umaps[("full", 0)], evaluation.umaps[("full", 0)])  # first seed drawn
+    with pytest.raises(ParameterError, match="umap_seeds must be a positive integer, not 0"):
+        study.evaluate(runs, tiny_data, split="all", umap_seeds=0)
     np.testing.assert_array_equal(evaluation.umaps[("full", 0)], umaps[("full", 0)])
     with pytest.raises(ParameterError, match="no run"):
         evaluation.score("no_split", 0)
@@ -436,3 +443,8 @@ def test_evaluate_tables_and_figures(tiny_data, tiny_run):
     assert all(len(f.data) > 0 for f in plotly_figs)
     with pytest.raises(ParameterError, match="at least one example"):
         study.figures.zeroing_figure([])
+    atlases = study.figures.variant_atlases(evaluation, repeat=0)
+    panels = {a.text for a in atlases.layout.annotations}
+    assert any(text.startswith("full (score ") for text in panels) and len(atlases.data) > 0
+    with pytest.raises(ParameterError, match="no variant of repeat 7"):
+        study.figures.variant_atlases(evaluation, repeat=7)

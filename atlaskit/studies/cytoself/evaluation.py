@@ -300,30 +300,33 @@ class Evaluation:
     embeddings : dict
         ``{(variant, repeat): Embedding}`` of the split's images, in store order.
     scores : DataFrame
-        ``variant, repeat, score, n_images`` (:func:`clustering_scores`).
+        ``variant, repeat, score, n_images``: a run's score is the mean over its UMAP seeds.
     umaps : dict
-        ``{(variant, repeat): (N, 2) UMAP coordinates}``.
+        ``{(variant, repeat): (N, 2) UMAP coordinates}`` of the first seed (the one drawn).
     labels : ndarray
         (N,) localization family of each image (None where the protein has none).
+    seed_scores : DataFrame
+        ``variant, repeat, umap_seed, score, n_images``: every UMAP's score.
     """
 
     embeddings: dict
     scores: pd.DataFrame
     umaps: dict
     labels: np.ndarray
+    seed_scores: pd.DataFrame
 
     def score(self, variant: str, repeat: int) -> float:
-        """The clustering score of one run."""
+        """The clustering score of one run (mean over its UMAP seeds)."""
         hit = self.scores[(self.scores["variant"] == variant) & (self.scores["repeat"] == int(repeat))]
         if len(hit) != 1:
             raise ParameterError(f"no run ({variant!r}, {repeat}) was evaluated")
         return float(hit["score"].item())
 
 
-def evaluate(runs: Mapping, data, *, split: str = "test", seed: int = 0, n_neighbors: int = 15,
+def evaluate(runs: Mapping, data, *, split: str = "test", seed: int = 0, umap_seeds: int = 1, n_neighbors: int = 15,
              min_dist: float = 0.1) -> Evaluation:
     """Encode the ``split`` images with every run (each with its variant's channels) and score
-    the UMAP of each run's global representation by localization family.
+    the UMAPs of each run's global representation by localization family.
 
     Parameters
     ----------
@@ -332,10 +335,25 @@ def evaluate(runs: Mapping, data, *, split: str = "test", seed: int = 0, n_neigh
     data : CytoselfData
     split : str
         The images to evaluate on (the paper: the test images).
-    seed, n_neighbors, min_dist
+    seed : int
+        Seed of the first UMAP; the others use ``seed + 1``, ``seed + 2``…
+    umap_seeds : int
+        UMAPs per run (``preset.umap_seeds``); a run's score is their mean, which removes most
+        of the layout's randomness from the comparison of variants.
+    n_neighbors, min_dist
         UMAP parameters (:func:`clustering_scores`).
     """
+    if isinstance(umap_seeds, bool) or not isinstance(umap_seeds, (int, np.integer)) or umap_seeds < 1:
+        raise ParameterError(f"umap_seeds must be a positive integer, not {umap_seeds!r}")
     embeddings = {key: embed(r.model, data.dataset(split, r.variant)) for key, r in runs.items()}
     labels = data.meta["family"].to_numpy()[data.indices(split)]
-    scores, umaps = clustering_scores(embeddings, labels, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed)
-    return Evaluation(embeddings, scores, umaps, labels)
+    per_seed, umaps = [], {}
+    for k in range(int(umap_seeds)):
+        scores, drawn = clustering_scores(embeddings, labels, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed + k)
+        per_seed.append(scores.assign(umap_seed=seed + k))
+        if k == 0:
+            umaps = drawn
+    seed_scores = pd.concat(per_seed, ignore_index=True)[["variant", "repeat", "umap_seed", "score", "n_images"]]
+    scores = (seed_scores.groupby(["variant", "repeat"], sort=False)
+              .agg(score=("score", "mean"), n_images=("n_images", "first")).reset_index())
+    return Evaluation(embeddings, scores, umaps, labels, seed_scores)

@@ -13,7 +13,7 @@ import pandas as pd
 from atlaskit.errors import ParameterError
 
 __all__ = ["stored_channels", "loss_terms", "perplexity_curves", "atlas_map", "spectrum_heatmap", "consensus",
-           "zeroing_figure", "score_strip"]
+           "zeroing_figure", "score_strip", "variant_atlases"]
 
 #: The loss terms drawn by :func:`loss_terms`, in panel order.
 LOSS_TERMS = ("loss", "reconstruction", "decoder2", "vq1", "vq2", "classifier1", "classifier2")
@@ -146,4 +146,37 @@ def score_strip(scores: pd.DataFrame):
                    category_orders={"variant": list(VARIANTS)},
                    title="Clustering score of every run (one point per repeat)")
     fig.update_layout(showlegend=False, height=360)
+    return fig
+
+
+def variant_atlases(evaluation, repeat: int = 0):
+    """The atlas of every Table 1 variant side by side (Supplementary Figs. 8/11): the test images'
+    UMAP of each variant's global representation, coloured by family, its clustering score in the
+    panel title, so that what the score measures is seen (the collapse without the pretext task).
+
+    ``evaluation`` is :func:`evaluate`'s result; ``repeat`` chooses the training repeat shown.
+    """
+    import plotly.express as px
+
+    from atlaskit.studies.cytoself.presets import VARIANTS
+
+    frames = []
+    for variant in VARIANTS:
+        if (variant, repeat) not in evaluation.umaps:
+            continue
+        xy = evaluation.umaps[(variant, repeat)]
+        title = f"{variant} (score {evaluation.score(variant, repeat):.2f})"
+        frames.append(pd.DataFrame({"UMAP 1": xy[:, 0], "UMAP 2": xy[:, 1], "family": evaluation.labels,
+                                    "panel": title}))
+    if not frames:
+        raise ParameterError(f"no variant of repeat {repeat} was evaluated")
+    long = pd.concat(frames, ignore_index=True).dropna(subset=["family"])
+    fig = px.scatter(long, x="UMAP 1", y="UMAP 2", color="family", facet_col="panel", facet_col_wrap=3,
+                     facet_col_spacing=0.04, facet_row_spacing=0.08,
+                     title=f"The atlas of each variant (test images, repeat {repeat}); clustering score in the title")
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
+    fig.update_xaxes(matches=None, showticklabels=False, title_text="")
+    fig.update_yaxes(matches=None, showticklabels=False, title_text="")
+    fig.update_traces(marker={"size": 5})
+    fig.update_layout(height=640)
     return fig

@@ -232,8 +232,7 @@ def ledger_table(effects: Iterable[Effect], **context: Any) -> pd.DataFrame:
         if row["verdict"] not in VERDICTS:
             raise ParameterError(f"{row['effect']!r}: unknown verdict {row['verdict']!r}")
     frame = pd.DataFrame(rows)
-    return frame.reindex(columns=[c for c in COLUMNS if c in frame.columns or c in context]
-                         + [c for c in frame.columns if c not in COLUMNS])
+    return frame[[c for c in COLUMNS if c in frame.columns] + [c for c in frame.columns if c not in COLUMNS]]
 
 
 def write_ledger(path: str | os.PathLike, effects: Iterable[Effect], **context: Any) -> Path:

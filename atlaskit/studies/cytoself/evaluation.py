@@ -12,6 +12,7 @@ import torch
 
 from atlaskit.errors import DataError, ParameterError
 from atlaskit.studies.cytoself.presets import PAPER_TABLE1_ORDER, VARIANTS
+from atlaskit.studies._scaffold import check_count
 
 __all__ = ["Embedding", "embed", "Evaluation", "evaluate", "clustering_scores", "ablation_table", "umap_seed_scores",
            "code_usage"]
@@ -343,12 +344,11 @@ def evaluate(runs: Mapping, data, *, split: str = "test", seed: int = 0, umap_se
     n_neighbors, min_dist
         UMAP parameters (:func:`clustering_scores`).
     """
-    if isinstance(umap_seeds, bool) or not isinstance(umap_seeds, (int, np.integer)) or umap_seeds < 1:
-        raise ParameterError(f"umap_seeds must be a positive integer, not {umap_seeds!r}")
+    umap_seeds = check_count("umap_seeds", umap_seeds)
     embeddings = {key: embed(r.model, data.dataset(split, r.variant)) for key, r in runs.items()}
     labels = data.meta["family"].to_numpy()[data.indices(split)]
     per_seed, umaps = [], {}
-    for k in range(int(umap_seeds)):
+    for k in range(umap_seeds):
         scores, drawn = clustering_scores(embeddings, labels, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed + k)
         per_seed.append(scores.assign(umap_seed=seed + k))
         if k == 0:

@@ -11,7 +11,7 @@ import numpy as np
 from atlaskit.analysis.effects import Effect, bootstrap_interval
 from atlaskit.metrics import classification as cm
 from atlaskit.studies.deepgps.baselines import BaselineResult
-from atlaskit.studies.deepgps.evaluation import PAPER_AUROC_SINGLE2, PAPER_TABLE1, generation_quality
+from atlaskit.studies.deepgps.evaluation import PAPER_AUROC_SINGLE2, PAPER_TABLE1, floor_quality, generation_quality
 
 __all__ = ["classifier_vs_majority", "generation_vs_floor", "measure_effects"]
 
@@ -41,9 +41,7 @@ def generation_vs_floor(run, images, features, items, floor_items, *, n_boot: in
     """PSNR of the generated images minus that of the mean training image, per test image."""
     items = np.asarray(items)
     quality = generation_quality(run, images, items, features)
-    mean_target = np.mean([np.asarray(images.store.images[int(i)][1], np.float32) for i in floor_items], axis=0)
-    targets = np.stack([np.asarray(images.store.images[int(i)][1], np.float32) for i in items])
-    floor = cm.image_quality(np.repeat(mean_target[None], len(items), 0), targets)
+    floor = floor_quality(images, items, floor_items)
     gain = quality["psnr"].to_numpy() - floor["psnr"].to_numpy()
     est, low, high = bootstrap_interval(np.mean, gain, groups=quality["protein"].to_numpy(), n_boot=n_boot, seed=seed)
     return Effect.measured(

@@ -19,7 +19,7 @@ from atlaskit.studies.deepgps.training import VariantRun
 
 __all__ = ["PAPER_TABLE1", "PAPER_AUROC_SINGLE2", "classification_table", "paper_comparison", "blur_calibration",
            "block_parameters", "block_gradients", "classify_proteins", "generate", "generation_quality",
-           "cross_assay", "classifier_result", "confusions", "best_baseline", "generation_table", "CrossAssay",
+           "cross_assay", "classifier_result", "confusions", "best_baseline", "floor_quality", "generation_table", "CrossAssay",
            "cross_assay_example"]
 
 #: The paper's Table 1 (OpenCell, single-2: cytoplasm vs nucleoplasm): accuracy per method.
@@ -226,6 +226,14 @@ def best_baseline(table: pd.DataFrame, prefix: str = "composition") -> pd.Series
     return table[table["method"].str.startswith(prefix)].sort_values("accuracy").iloc[-1]
 
 
+def floor_quality(images: ImageData, items: np.ndarray, floor_items: np.ndarray) -> pd.DataFrame:
+    """PSNR and SSIM per image of the floor a generator must beat: the mean of the training
+    targets ``floor_items`` predicted for every store item of ``items``."""
+    mean_target = np.mean([np.asarray(images.store.images[i][1], np.float32) for i in floor_items], axis=0)
+    return cm.image_quality(np.repeat(mean_target[None], len(items), 0),
+                            np.stack([np.asarray(images.store.images[i][1], np.float32) for i in items]))
+
+
 def generation_table(runs: dict[str, VariantRun], images: ImageData, features: pd.DataFrame, items: np.ndarray,
                      floor_items: np.ndarray) -> pd.DataFrame:
     """Mean PSNR and SSIM of every variant on the same store ``items``, and of the floor: the mean
@@ -240,9 +248,7 @@ def generation_table(runs: dict[str, VariantRun], images: ImageData, features: p
     for v, r in runs.items():
         q = generation_quality(r, images, items, features)
         rows.append({"model": f"deepGPS-{v}", "psnr": q["psnr"].mean(), "ssim": q["ssim"].mean(), "images": len(q)})
-    mean_target = np.mean([np.asarray(images.store.images[i][1], np.float32) for i in floor_items], axis=0)
-    floor = cm.image_quality(np.repeat(mean_target[None], len(items), 0),
-                             np.stack([np.asarray(images.store.images[i][1], np.float32) for i in items]))
+    floor = floor_quality(images, items, floor_items)
     rows.append({"model": "mean training image", "psnr": floor["psnr"].mean(), "ssim": floor["ssim"].mean(),
                  "images": len(floor)})
     return pd.DataFrame(rows)

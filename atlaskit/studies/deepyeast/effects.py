@@ -35,13 +35,10 @@ def protein_vs_cell(y, cell_pred, proteins, calls: pd.DataFrame, *, n_boot: int,
                     data: str = "sim") -> Effect:
     """Per-protein accuracy (the chapter's calls) minus per-cell accuracy on the same proteins.
 
-    ``calls`` is :func:`protein_level`'s table (index or column ``protein`` / ``gene``, column
-    ``correct``).
+    ``calls`` is :func:`protein_level`'s table (columns ``protein`` and ``correct``).
     """
     proteins = np.asarray(proteins).astype(str)
-    correct = calls["correct"].astype(float)
-    key = next((c for c in ("protein", "gene") if c in calls.columns), None)
-    by_protein = pd.Series(correct.to_numpy(), index=(calls[key] if key else calls.index).astype(str))
+    by_protein = pd.Series(calls["correct"].astype(float).to_numpy(), index=calls["protein"].astype(str))
     protein_correct = by_protein.reindex(proteins).to_numpy()
     cell_correct = (np.asarray(cell_pred) == np.asarray(y)).astype(float)
     weight = 1.0 / pd.Series(proteins).map(pd.Series(proteins).value_counts()).to_numpy()

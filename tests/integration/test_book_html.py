@@ -93,14 +93,15 @@ def test_the_default_book_has_no_launch_buttons(html):
 
 @pytest.fixture(scope="module")
 def html_with_launch(executed_chapters, tmp_path_factory):
-    """A one-chapter book (intro, 00_data, workshop) rendered with launch buttons."""
+    """A one-chapter book (intro, 00_data, the ledger page, workshop) rendered with launch buttons."""
     root = tmp_path_factory.mktemp("launch")
     shutil.copy(book.ROOT / "_config.yml", root / "_config.yml")
     (root / "_toc.yml").write_text(
-        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/chapters/00_data\n  - file: book/workshop\n"
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/chapters/00_data\n  - file: book/ledger\n"
+        "  - file: book/workshop\n"
     )
     (root / "book" / "chapters").mkdir(parents=True)
-    for item in ("intro.md", "workshop.md"):
+    for item in ("intro.md", "ledger.md", "workshop.md"):  # the pages the intro links to
         shutil.copy(book.ROOT / "book" / item, root / "book" / item)
     shutil.copy(executed_chapters["00_data"], root / "book" / "chapters" / "00_data.ipynb")
     shutil.copytree(book.ROOT / "notebooks", root / "notebooks")

@@ -57,12 +57,14 @@ run = setup_chapter(study.CHAPTER, scale=scale, data=data, data_dir=data_dir, se
 # ## Scale of this run
 #
 # `scale="full"` is the paper's configuration: 4 × 256 × 256 input, kernels 32, 64, 128, 256,
-# 512, two hidden fully connected layers of 1024 units, 16 × 16 heat maps, batch 32. It trains
-# at a few images per second on a laptop CPU and needs a GPU. The default `scale="ci"` keeps the
-# architecture and the **pixel scale** of the paper's input (a 2048 × 2048 HPA image shrunk to
-# 256 × 256), but crops the field to 128 × 128 (8 × 8 heat maps), divides every width by four,
-# and trains on about a thousand simulated fields for 10 epochs, so that the chapter runs in a
-# few minutes on two CPU cores. It trains with a single CPU thread: convolutions this small gain
+# 512, two hidden fully connected layers of 1024 units, 16 × 16 heat maps, the paper's split of
+# 14,400 training, 1,600 validation and 4,000 test images, batch 64, up to 100 epochs with early
+# stopping after 20 epochs without a lower validation loss. It trains at a few images per second
+# on a laptop CPU and needs a GPU. The default `scale="ci"` keeps the architecture, the batch and
+# the **pixel scale** of the paper's input (a 2048 × 2048 HPA image shrunk to 256 × 256), but
+# crops the field to 128 × 128 (8 × 8 heat maps), divides every width by four, and trains on
+# about a thousand simulated fields for 20 epochs, so that the chapter runs in a few minutes on
+# two CPU cores. It trains with a single CPU thread: convolutions this small gain
 # nothing from a second one, and one thread gives the same numbers on every machine. Its numbers
 # say whether the pipeline works and which way the comparison leans, not what the networks can
 # reach.
@@ -189,6 +191,17 @@ for kind, tm in models.items():
 # the FCN's averages every pixel of 13 heat maps, most of which are zero (absent classes and
 # background).
 #
+# **Why 20 epochs at `ci`.** An earlier edition trained 10 epochs with batch 32. Both networks
+# then kept their last epoch as the best one — the validation loss was still falling — and the
+# chapter found the CNN well ahead on mean per-class accuracy (0.490 vs 0.369), the reverse of the
+# paper. Trained for 20 epochs on the same data (then with evenly dealt cell lines), the validation
+# loss still fell to epochs 17–19 and the gap closed: CNN 0.479 vs FCN 0.517 with batch 32, 0.499
+# vs 0.490 with the paper's batch 64, while the FCN stayed ahead on Dice (0.49 and 0.48 vs 0.37
+# and 0.38). The budget follows the validation loss (still improving at the last epoch), the
+# batch the paper; neither was picked from test scores. At `ci` the run is shorter than the
+# paper's early-stopping patience, so no early stopping happens; `full` uses the paper's. The
+# data set has since changed (uneven cell lines, below), so this run's numbers are its own.
+#
 # ## Thresholds chosen on the training data
 #
 # A sigmoid output says how confident a network is, not whether to call the class. As in the
@@ -233,8 +246,50 @@ print(summary.round(3).to_string())
 
 # %% [markdown]
 # *Mean per-class accuracy* is the mean of the confusion-matrix diagonal over the classes in the
-# test set. *Mean Dice* is the mean over classes of 2 TP / (2 TP + FP + FN). The paper does not
-# say whether its Dice is averaged over classes or over images; we average over classes.
+# test set. *Mean Dice* is the mean over classes of 2 TP / (2 TP + FP + FN), which is the
+# macro-averaged F1. The paper does not say whether its Dice is averaged over classes or over
+# images; we average over classes. Each of our numbers has its 95 % bootstrap interval over test
+# images (`low`, `high`).
+#
+# **Labels per image.** Mean per-class accuracy is a per-class *recall*: a class counts as found
+# whenever it is predicted, whatever else is predicted with it. A model that predicts more labels
+# than the images carry gains on it without being better; the row "labels per image" shows how
+# many labels each model predicts beside the true number (column `truth`). Exact match and Dice
+# penalise extra labels, so read the three together.
+#
+# ### Are the confidences calibrated?
+#
+# The thresholds come from the training images (above). A network whose confidences are flat —
+# everything between 0.1 and 0.4, say — gets low Dice-maximising thresholds and then predicts
+# many labels. The reliability diagram bins every (test image, class) confidence and plots the
+# fraction that are true labels against the mean confidence; on the diagonal a confidence of 0.3
+# means 30 % of such pairs are true. The expected calibration error (ECE) is the pairs-weighted
+# mean distance from the diagonal.
+
+# %%
+calibration = study.calibration_table(evals)
+study.figures.fig_reliability(calibration).show()
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(calibration.groupby("model")["ece"].first().round(3).to_string())
+
+# %% [markdown]
+# Calibration is not discrimination. A network can be well calibrated (a low ECE) and still
+# unable to tell a class apart: if it gives every image about the class's frequency, its
+# confidences are right on average and useless for the decision. Then the threshold that
+# maximises Dice on the training images falls low, the network predicts the class in many
+# images, and its mean per-class accuracy rises with its false positives (the labels per image in
+# the table above). The per-class training Dice in the threshold table says how well each network
+# separates each class; where it is low, the network has not learnt the class at this scale.
+#
+# Is the CNN's dropout (0.5 after each hidden layer, our assumption) what keeps it from learning
+# the rare classes? Measured on this data set (seed 0, 20 epochs, batch 64): without dropout the
+# CNN fits its training images closely (training Dice 0.52–0.98 per class) but its validation loss
+# is worse (best 0.208 at epoch 11, against 0.202 at epoch 17 with dropout), so by the validation
+# loss — the criterion the paper's schedule uses — dropout stays. The FCN learns faster from the
+# same images because every heat-map pixel is a training target, where the CNN gets 13 numbers per
+# image.
 #
 # ### Table 1: accuracy by the number of labels per image
 #
@@ -254,10 +309,51 @@ print()
 print("\n".join(study.compare_with_paper(evals)))
 
 # %% [markdown]
-# ### Accuracy per cell line
+# The test split holds few images with three labels and usually none with four (8 % and 0.6 % of
+# the real label sets have that many), so its Table 1 rows have no useful interval. The chapter
+# therefore also simulates fresh fields — real label sets not used above — with exactly 1, 2, 3
+# and 4 labels, the same number of each and the same per-cell heterogeneity as the training
+# data, and scores both networks on them with the thresholds chosen on the training split.
 
 # %%
-lines = study.cell_line_table(evals)
+if hpa.source == "sim":
+    count_data = study.label_count_data(p, seed=run.seed, exclude=hpa.meta["protein"])
+    count_evals = {kind: study.evaluate_fresh(models[kind], evals[kind], count_data) for kind in models}
+    t1_balanced = study.table1(count_evals)
+    study.figures.fig_table1(t1_balanced).show()
+else:
+    count_evals = None
+    print("Fields balanced by number of labels are simulated; with data='real' Table 1 comes from the test split.")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+if count_evals is not None:
+    print(t1_balanced.round(3).to_string())
+
+# %% [markdown]
+# Read the rows against each other rather than against the paper's levels: the paper's claim is
+# that the FCN's lead *grows* with the number of labels (from −2 points on one label to +16 and
+# +29 on three and four). A network that predicts too many labels loses most of its exact
+# matches on one-label images, which pushes the other way; the ledger below measures the change
+# of the FCN's lead from one label to three or more on these fields.
+
+# %% [markdown]
+# ### Accuracy per cell line
+#
+# In the paper's data some cell lines have many images and others few, and the lines with few
+# images score lower (its Fig. 8). The simulated data set deals its fields to the three simulated
+# lines in the proportions 60 : 30 : 10 (U-2 OS, A-431, HeLa; `Preset.cell_line_weights`). The
+# test split inherits those proportions, so a rare line has few test images; the fields balanced
+# by number of labels (above) give every line the same number of fields of each label count, and
+# the table uses them when they exist. The simulated lines also differ in morphology (U-2 OS
+# large and flat, A-431 small and compact, HeLa in between; chapter 00), so, as in the paper's
+# data, a line's difficulty and its share of the training images are confounded: a lower score
+# for a rare line is what the paper reports, but this comparison cannot say which of the two
+# causes it.
+
+# %%
+train_lines = hpa.meta.loc[hpa.meta["split"] == "train", "cell_line"]
+lines = study.cell_line_table(count_evals if count_evals is not None else evals, train_lines=train_lines)
 study.figures.fig_cell_lines(lines).show()
 
 # %%
@@ -331,9 +427,9 @@ if het is not None:
 #
 # | quantity | paper, CNN / FCN | this run | why they may differ |
 # |---|---|---|---|
-# | mean per-class accuracy | 0.676 / 0.696 | table "Overall scores" | simulated images; at `ci` a 16× smaller network, a quarter of the field, about a thousand images and 10 epochs |
+# | mean per-class accuracy | 0.676 / 0.696 | table "Overall scores" | simulated images; at `ci` a 16× smaller network, a quarter of the field, about a thousand images and 20 epochs; read it beside the labels per image |
 # | mean Dice | 0.705 / 0.707 | same table | as above; the paper's averaging (over classes or images) is not stated, we average over classes |
-# | accuracy, 1/2/3/4 labels | 92/57/25/0 % (CNN), 90/59/41/29 % (FCN) | "Table 1" | the test set here has few 3- and 4-label images (see the counts); "accuracy" read as exact label-set match |
+# | accuracy, 1/2/3/4 labels | 92/57/25/0 % (CNN), 90/59/41/29 % (FCN) | "Table 1" and Table 1 on fields balanced by number of labels | "accuracy" read as exact label-set match; the test split has few 3- and no 4-label images, the balanced fields have as many of each |
 # | FCN better on many-label images | yes | "Table 1" and the heterogeneity test | the paper's explanation is tested directly only here, on simulated per-cell truth |
 #
 # Reasons common to every row:
@@ -344,12 +440,14 @@ if het is not None:
 #   harder to tell apart than real ones, so the numbers are not comparable in level; what
 #   carries over is the method and the direction of a comparison.
 # * **Scale.** At `scale="ci"` the networks have a quarter of the paper's kernels and units,
-#   see a quarter of the field, and train on about a thousand images for 10 epochs; the paper
-#   trained on thousands of images until its schedule converged. `-p scale full -p data real
+#   see a quarter of the field, and train on about a thousand images for 20 epochs; the paper
+#   trained on 14,400 images with early stopping. `-p scale full -p data real
 #   -p data_dir …` runs the paper's configuration on a real HPA folder, unchanged, on a GPU.
-# * **Unstated details.** The widths of the CNN's hidden layers, the FCN's last kernel size,
-#   the target filter width, dilation and resizing, the number of epochs and the batch size are
-#   not in the paper; our choices are listed above and in `atlaskit.models.cnnfcn`.
+# * **Unstated details.** The widths of the CNN's hidden layers (and their dropout), the FCN's
+#   last kernel size, the kernel counts beyond "doubling from block to block", and the target
+#   filter width, dilation and resizing are not in the paper; our assumptions are listed above
+#   and in `atlaskit.models.cnnfcn`. Batch (64), epochs (up to 100) and early stopping (20
+#   epochs) are the paper's and are what `full` uses.
 # * **Thresholds from training data.** A network that fits its training images closely gets
 #   thresholds that are too strict for new images; this penalises the smaller data sets here
 #   more than the paper's.
@@ -365,7 +463,8 @@ if het is not None:
 # reason). The book's [ledger page](../ledger.md) gathers the rows of all chapters.
 
 # %%
-effect_rows = study.measure_effects(evals, verdict if het is not None else None, seed=run.seed, data=hpa.source)
+effect_rows = study.measure_effects(evals, verdict if het is not None else None, by_label_count=count_evals,
+                                    train_lines=train_lines, seed=run.seed, data=hpa.source)
 ledger(run, effect_rows)
 
 # %% tags=["remove-cell"]
@@ -399,7 +498,7 @@ import numpy as np
 
 for kind, ev in evals.items():
     rules = study.threshold_comparison(ev.y_test, ev.scores, ev.thresholds, global_thresholds=(0.3, 0.5, 0.7))
-    assert np.isclose(rules.loc["per class", "mean Dice"], summary.loc["mean Dice", f"{kind.upper()} ours"])
+    assert np.isclose(rules.loc["per class", "mean Dice"], summary.loc["mean Dice (= macro-F1)", f"{kind.upper()} ours"])
     assert rules["labels per image"].drop("per class").is_monotonic_decreasing
 
 # %% [markdown]

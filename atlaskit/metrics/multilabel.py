@@ -16,6 +16,10 @@ maximum of each heat map), ``y_pred`` multi-hot predictions.
   labels.
 * :func:`grouped_accuracy` — the same summaries per group (e.g. per cell line).
 * :func:`wilson_interval` — binomial confidence interval for the small counts of a chapter.
+* :func:`labels_per_image` — how many labels each image is given (a threshold artefact shows
+  here first: mean per-class accuracy is a per-class recall and rewards over-prediction).
+* :func:`reliability` and :func:`expected_calibration_error` — do the confidences mean what
+  they say (of the (image, class) pairs given confidence ≈ 0.3, are about 30 % true)?
 
 Definitions (written out because the paper does not spell all of them out)
 ---------------------------------------------------------------------------
@@ -50,6 +54,9 @@ __all__ = [
     "accuracy_by_label_count",
     "grouped_accuracy",
     "wilson_interval",
+    "labels_per_image",
+    "reliability",
+    "expected_calibration_error",
 ]
 
 
@@ -370,3 +377,45 @@ def wilson_interval(successes, trials, z: float = 1.96) -> tuple[np.ndarray, np.
         lo = np.where(n > 0, np.clip(np.minimum(centre - half, phat), 0, 1), np.nan)
         hi = np.where(n > 0, np.clip(np.maximum(centre + half, phat), 0, 1), np.nan)
     return lo, hi
+
+
+def labels_per_image(y) -> np.ndarray:
+    """Number of labels of each image (``y`` multi-hot (N, K), true or predicted) → (N,) int."""
+    return _as_multihot(y, "y").sum(1).astype(np.int64)
+
+
+def reliability(y_true, y_score, n_bins: int = 10) -> pd.DataFrame:
+    """Reliability-diagram table over every (image, class) pair.
+
+    Confidences are binned into ``n_bins`` equal bins of [0, 1] (the last bin includes 1.0);
+    per bin: the number of pairs, their mean confidence and the fraction that are true labels.
+    A calibrated model has ``observed ≈ confidence`` in every bin.
+
+    Returns
+    -------
+    DataFrame with columns ``bin_low``, ``bin_high``, ``n``, ``confidence``, ``observed``
+    (NaN for empty bins), one row per bin.
+    """
+    t = _as_multihot(y_true, "y_true")
+    s = _as_scores(y_score)
+    _same_shape(t, s, "y_true", "y_score")
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ParameterError(f"n_bins must be a positive integer, not {n_bins!r}")
+    n_bins = int(n_bins)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.digitize(s.ravel(), edges[1:-1], right=False), 0, n_bins - 1)
+    truth = t.ravel().astype(np.float64)
+    n = np.bincount(which, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conf = np.bincount(which, weights=s.ravel(), minlength=n_bins) / n
+        observed = np.bincount(which, weights=truth, minlength=n_bins) / n
+    return pd.DataFrame({"bin_low": edges[:-1], "bin_high": edges[1:], "n": n, "confidence": conf,
+                         "observed": observed})
+
+
+def expected_calibration_error(y_true, y_score, n_bins: int = 10) -> float:
+    """Expected calibration error: Σ_bins (n_bin / N) · |observed − confidence| of :func:`reliability`."""
+    table = reliability(y_true, y_score, n_bins)
+    filled = table[table["n"] > 0]
+    weights = filled["n"] / filled["n"].sum()
+    return float((weights * (filled["observed"] - filled["confidence"]).abs()).sum())

@@ -256,6 +256,12 @@ def test_settings_and_architecture_tables():
     assert settings.loc["input", "this run"] == "64 × 64" and settings.loc["FCN heat maps", "paper"] == "16 × 16"
     assert settings.loc["train / val / test images", "this run"] == "48 / 16 / 24"
     assert S.settings_table(p, "real").loc["train / val / test images", "this run"] == "8 : 1 : 1 split of the folder"
+    # the paper's facts: batch 64, up to 100 epochs with early stopping after 20, 14.4k / 1.6k / 4k images
+    full = S.settings_table(S.preset("full"), "sim")
+    assert str(full.loc["batch", "this run"]) == full.loc["batch", "paper"] == "64"
+    assert full.loc["epochs", "this run"] == full.loc["epochs", "paper"] == "up to 100, early stopping after 20"
+    assert full.loc["train / val / test images", "this run"] == "14400 / 1600 / 4000"
+    assert S.train_config(S.preset("full")).early_stopping_patience == 20
     arch = S.architecture_table(p).set_index(["configuration", "model"])
     assert arch.loc[("paper", "FCN"), "output"] == "(13, 16, 16)" and arch.loc[("paper", "CNN"), "output"] == "(13,)"
     assert arch.loc[("this run (tiny)", "FCN"), "output"] == "(13, 4, 4)"
@@ -266,12 +272,23 @@ def test_pipeline_evaluation(micro):
     for ev in evals.values():
         assert ev.scores.shape == (8, 13) and ev.thresholds.shape == (13,)
         assert np.all((ev.thresholds >= 0) & (ev.thresholds <= 1))
-    summary = S.summary_table(evals)
+    summary = S.summary_table(evals, n_boot=200)
     assert summary.loc["mean per-class accuracy", "CNN paper"] == 0.676
+    assert list(summary.index) == list(S.SUMMARY_ROWS)
+    for kind in ("CNN", "FCN"):  # every estimate lies in its bootstrap interval
+        finite = summary[f"{kind} ours"].notna()
+        assert (summary.loc[finite, f"{kind} low"] <= summary.loc[finite, f"{kind} ours"] + 1e-12).all()
+        assert (summary.loc[finite, f"{kind} ours"] <= summary.loc[finite, f"{kind} high"] + 1e-12).all()
+    ev = evals["fcn"]
+    assert summary.loc["labels per image", "FCN ours"] == pytest.approx(ev.pred.sum(1).mean())
+    assert summary.loc["labels per image", "truth"] == pytest.approx(ev.y_test.sum(1).mean())
+    assert summary.loc["exact match", "CNN ours"] == pytest.approx(evals["cnn"].exact_match)
+    calib = S.calibration_table(evals, n_bins=5)
+    assert set(calib["model"]) == {"CNN", "FCN"} and (calib.groupby("model")["n"].sum() == 8 * 13).all()
     t1 = S.table1(evals)
     assert list(t1.index) == [1, 2, 3, 4] and t1["test images"].sum() <= 8
     assert set(S.cell_line_table(evals)["model"]) == {"CNN", "FCN"}
-    assert len(S.compare_with_paper(evals)) == 3
+    assert len(S.compare_with_paper(evals)) == 4
     thresholds = S.threshold_table(evals)
     assert list(thresholds.index) == list(S.CLASSES)
     assert list(thresholds.columns) == ["CNN threshold", "FCN threshold", "CNN train Dice", "FCN train Dice"]
@@ -301,6 +318,25 @@ def test_pipeline_heterogeneity(micro):
     assert (df.loc[df["cell_fraction"] == 1.0, "cells_fraction"] == 1.0).all()
     summary = S.heterogeneity_summary(df)
     assert (summary["low"] <= summary["recall"]).all() and (summary["recall"] <= summary["high"]).all()
+
+
+def test_pipeline_table1_on_fields_balanced_by_label_count(micro):
+    S, p, data, models, root, evals = micro
+    q = dataclasses.replace(p, n_per_label_count=2)
+    counts = S.label_count_data(q, seed=0, exclude=data.meta["protein"], root=root / "data")
+    assert sorted(counts.meta["n_labels"].value_counts().items()) == [(1, 2), (2, 2), (3, 2), (4, 2)]
+    assert not set(counts.meta["protein"]) & set(data.meta["protein"])  # label sets not used for training
+    fresh = {k: S.evaluate_fresh(models[k], evals[k], counts) for k in models}
+    for k, ev in fresh.items():
+        np.testing.assert_array_equal(ev.thresholds, evals[k].thresholds)  # the training split's thresholds
+        np.testing.assert_array_equal(ev.pred, ev.scores >= ev.thresholds)
+    t1 = S.table1(fresh)
+    assert t1["test images"].tolist() == [2, 2, 2, 2]
+    rows = S.measure_effects(evals, None, by_label_count=fresh, n_boot=50)
+    growth = next(r for r in rows if "number of labels" in r.effect)
+    assert growth.verdict != "not testable" and "balanced by number of labels" in growth.reason
+    with pytest.raises(ParameterError, match="1000 fields with 4 labels asked for"):  # 195 real 4-label sets exist
+        S.label_count_data(dataclasses.replace(p, n_per_label_count=1000), seed=0, root=root / "data")
 
 
 def test_real_folder_path(tmp_path):
@@ -472,3 +508,25 @@ def test_data_sources_name_what_build_data_reads(tmp_path):
     assert study.data_sources("real", tmp_path / "x", labels_csv=tmp_path / "train.csv")[0] == []
     with pytest.raises(ParameterError, match="data_dir"):
         study.data_sources("real")
+
+
+def test_cell_line_effect_hand_case():
+    from types import SimpleNamespace
+
+    from atlaskit.studies import cnnfcn as S
+
+    y = np.zeros((8, 13), np.uint8)
+    y[:, 0] = 1
+    pred = y.copy()
+    pred[4:, 0] = 0  # the four HeLa fields are all missed, the four U-2 OS fields all right
+    meta = pd.DataFrame({"cell_line": ["U-2 OS"] * 4 + ["HeLa"] * 4})
+    ev = SimpleNamespace(y_test=y, pred=pred, meta=meta)
+    evals = {"cnn": ev, "fcn": ev}
+    line_row = lambda rows: next(r for r in rows if "cell lines" in r.effect)  # noqa: E731
+    imbalanced = ["U-2 OS"] * 60 + ["A-431"] * 30 + ["HeLa"] * 10
+    row = line_row(S.measure_effects(evals, None, train_lines=imbalanced, n_boot=100))
+    assert row.verdict == "reproduced" and row.ours == 1.0 and (row.low, row.high) == (1.0, 1.0)
+    assert "U-2 OS (60 training images) − HeLa (10)" in row.measure
+    balanced = ["U-2 OS"] * 10 + ["A-431"] * 12 + ["HeLa"] * 11
+    assert line_row(S.measure_effects(evals, None, train_lines=balanced, n_boot=100)).verdict == "not testable"
+    assert line_row(S.measure_effects(evals, None, train_lines=["unknown"] * 9, n_boot=100)).verdict == "not testable"

@@ -200,3 +200,39 @@ def test_bad_max_labels_is_refused():
 def test_results_are_plain_types():
     assert isinstance(ml.accuracy_by_label_count(Y_TRUE, Y_PRED), pd.DataFrame)
     assert isinstance(ml.mean_dice(Y_TRUE, Y_PRED), float)
+
+
+def test_labels_per_image_counts_rows():
+    np.testing.assert_array_equal(ml.labels_per_image([[1, 0, 1], [0, 0, 0], [1, 1, 1]]), [2, 0, 3])
+
+
+def test_reliability_hand_case():
+    # six pairs: confidences 0.05, 0.15, 0.15, 0.95, 0.95, 1.0 with truths 0, 0, 1, 1, 1, 0
+    y = np.array([[0, 0], [1, 1], [1, 0]])
+    s = np.array([[0.05, 0.15], [0.15, 0.95], [0.95, 1.0]])
+    # pairs in row-major order: (0.05, 0), (0.15, 0), (0.15, 1), (0.95, 1), (0.95, 1), (1.0, 0)
+    t = ml.reliability(y, s, n_bins=10)
+    assert len(t) == 10 and t["n"].sum() == 6
+    assert t.loc[0, "n"] == 1 and t.loc[0, "observed"] == 0.0 and t.loc[0, "confidence"] == pytest.approx(0.05)
+    assert t.loc[1, "n"] == 2 and t.loc[1, "observed"] == 0.5 and t.loc[1, "confidence"] == pytest.approx(0.15)
+    assert t.loc[9, "n"] == 3 and t.loc[9, "observed"] == pytest.approx(2 / 3)  # 1.0 falls in the last bin
+    assert np.isnan(t.loc[5, "observed"]) and t.loc[5, "n"] == 0
+    # ECE = 1/6·|0 − 0.05| + 2/6·|0.5 − 0.15| + 3/6·|2/3 − 0.9667|
+    expected = (abs(0 - 0.05) + 2 * abs(0.5 - 0.15) + 3 * abs(2 / 3 - (0.95 + 0.95 + 1.0) / 3)) / 6
+    assert ml.expected_calibration_error(y, s, n_bins=10) == pytest.approx(expected)
+
+
+def test_perfectly_calibrated_scores_have_zero_ece():
+    y = np.array([[1, 0], [0, 1]])
+    assert ml.expected_calibration_error(y, y.astype(float), n_bins=5) == 0.0
+
+
+@pytest.mark.parametrize("n_bins", [0, 2.5, True, "10"])
+def test_reliability_refuses_bad_bin_counts(n_bins):
+    with pytest.raises(ParameterError):
+        ml.reliability([[1, 0]], [[0.9, 0.1]], n_bins=n_bins)
+
+
+def test_reliability_refuses_scores_outside_unit_interval():
+    with pytest.raises(DataError):
+        ml.reliability([[1, 0]], [[1.5, 0.1]])

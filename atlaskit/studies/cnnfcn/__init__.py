@@ -7,7 +7,10 @@ What the chapter calls, in order::
     cnn = train("cnn", data, p, seed=seed, device=device)   # a CnnFcnRun; reuses a finished run (runs.run_dir)
     fcn = train("fcn", data, p, seed=seed, device=device)
     ev = {"cnn": evaluate(cnn, data), "fcn": evaluate(fcn, data)}   # thresholds on train, scores on test
-    summary_table(ev); table1(ev); cell_line_table(ev)
+    summary_table(ev); calibration_table(ev); table1(ev)            # with bootstrap intervals, reliability
+    counts = label_count_data(p, seed=seed, exclude=data.meta["protein"])   # fresh fields, 1-4 labels each
+    ev_counts = {k: evaluate_fresh(m, ev[k], counts) for k, m in (("cnn", cnn), ("fcn", fcn))}
+    table1(ev_counts); cell_line_table(ev_counts, train_lines=...)
     hdata = heterogeneity_data(p, seed=seed, exclude=data.meta["protein"])   # fresh fields, 4 cell fractions
     het = heterogeneity_experiment({"cnn": (cnn, ev["cnn"]), "fcn": (fcn, ev["fcn"])}, hdata)
     heterogeneity_summary(het); heterogeneity_verdict(het)
@@ -35,9 +38,10 @@ has no protein ids, so the split is by image.
 Scales
 ------
 ``full`` is the paper: 4 × 256 × 256 input (the whole field of view at the paper's scale), kernels
-32 … 512, 16 × 16 heat maps, batch 32. ``ci`` keeps the architecture and the pixel scale but
-crops the field (128 × 128 → 8 × 8 heat maps), divides every width by 4, and trains on about a
-thousand fields for 10 epochs, so that the chapter runs in minutes on two CPU cores.
+32 … 512, 16 × 16 heat maps, 14,400 / 1,600 / 4,000 images, batch 64, up to 100 epochs with early
+stopping after 20. ``ci`` keeps the architecture, the batch and the pixel scale but crops the
+field (128 × 128 → 8 × 8 heat maps), divides every width by 4, and trains on about a thousand
+fields for 20 epochs, so that the chapter runs in minutes on two CPU cores.
 ``tiny`` is smaller still (tests, teaching).
 
 Modules
@@ -64,6 +68,7 @@ from atlaskit.studies.cnnfcn.data import (  # noqa: E402
     build_sim_data,
     data_sources,
     heterogeneity_data,
+    label_count_data,
     regenerate_fields,
     target_map_check,
 )
@@ -82,9 +87,12 @@ from atlaskit.studies.cnnfcn.evaluation import (  # noqa: E402
     compare_with_paper,
     confusion_frames,
     evaluate,
+    evaluate_fresh,
     pick_examples,
     pick_heterogeneous,
     summary_table,
+    SUMMARY_ROWS,
+    calibration_table,
     table1,
     threshold_table,
 )
@@ -110,9 +118,10 @@ __all__ = [
     "CHAPTER", "CLASSES", "N_CLASSES", "PAPER", "KAGGLE_LABELS",
     "Preset", "PRESETS", "preset", "settings_table",
     "HPAData", "HPADataset", "build_data", "build_sim_data", "build_real_data", "data_sources", "target_map_check",
-    "regenerate_fields", "heterogeneity_data",
+    "regenerate_fields", "heterogeneity_data", "label_count_data",
     "CnnFcnRun", "train_config", "train", "predict", "heatmaps", "architecture_table",
-    "Evaluation", "evaluate", "threshold_table", "summary_table", "table1", "cell_line_table", "compare_with_paper",
+    "Evaluation", "evaluate", "evaluate_fresh", "threshold_table", "summary_table", "SUMMARY_ROWS",
+    "calibration_table", "table1", "cell_line_table", "compare_with_paper",
     "confusion_frames", "pick_examples", "pick_heterogeneous",
     "heterogeneity_experiment", "HETERO_BINS", "heterogeneity_summary", "heterogeneity_verdict",
     "threshold_comparison", "POOLINGS", "heatmap_confidences", "pooling_table", "target_variants", "most_missed",

@@ -1,5 +1,6 @@
 """Data of the CNN-vs-FCN study (chapter 03): simulated or real HPA fields in an image store,
-their splits, FCN target maps, and the fresh fields of the heterogeneity test.
+their splits, FCN target maps, and the fresh fields of the heterogeneity test and of Table 1 by
+number of labels.
 
 Every store goes through :func:`atlaskit.studies._scaffold.study_store`, keyed by every
 generating parameter and the data layer's source (the simulator included), so a store is never
@@ -30,6 +31,7 @@ from atlaskit.studies.cnnfcn.presets import Preset
 __all__ = [
     "CLASSES", "N_CLASSES", "KAGGLE_LABELS", "HPADataset", "HPAData", "build_data", "build_sim_data",
     "build_real_data", "data_sources", "target_map_check", "regenerate_fields", "heterogeneity_data",
+    "label_count_data",
 ]
 
 CLASSES: tuple[str, ...] = catalogs.CYTO2017_CLASSES
@@ -259,20 +261,31 @@ def _render_groups(names, specs, fractions, lines, split, p: Preset, seed: int, 
                 yield _to_uint8(b.images), meta
 
 
+def _line_weights(p: Preset) -> list[float]:
+    """``p.cell_line_weights`` checked and normalised to sum to one."""
+    from atlaskit.data import sim
+
+    w = np.asarray(p.cell_line_weights, dtype=float)
+    if w.shape != (len(sim.HPA_CELL_LINES),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ParameterError(f"cell_line_weights must be {len(sim.HPA_CELL_LINES)} non-negative numbers "
+                             f"(one per line of {sim.HPA_CELL_LINES}) with a positive sum, not {p.cell_line_weights!r}")
+    return (w / w.sum()).tolist()
+
+
 def build_sim_data(p: Preset, seed: int = 0, *, root: str | os.PathLike | None = None,
                    workers: int | None = None) -> HPAData:
     """Simulate (or reopen) the chapter's data set: ``n_train + n_val + n_test`` fields.
 
     The label sets are a seeded sample of the real Kaggle table (mapped to Cyto 2017); the cell
-    fractions are dealt in the proportions of ``cell_fractions`` and the cell lines uniformly at
-    random, both seeded; the split is a seeded permutation.
+    fractions are dealt in the proportions of ``cell_fractions`` and the cell lines at random in
+    the proportions of ``cell_line_weights``, both seeded; the split is a seeded permutation.
     """
     from atlaskit.data import sim
 
     n_total = p.n_train + p.n_val + p.n_test
     params = {
         "kind": "hpa-sim", "seed": int(seed), "size": p.image_size, "zoom": p.zoom, "n": [p.n_train, p.n_val, p.n_test],
-        "cell_fractions": list(p.cell_fractions),
+        "cell_fractions": list(p.cell_fractions), "cell_line_weights": _line_weights(p),
     }
 
     def batches():
@@ -284,7 +297,7 @@ def build_sim_data(p: Preset, seed: int = 0, *, root: str | os.PathLike | None =
         split[order[p.n_train:p.n_train + p.n_val]] = "val"
         split[order[p.n_train + p.n_val:]] = "test"
         fractions = [p.cell_fractions[k % len(p.cell_fractions)] for k in rng.permutation(n_total)]
-        lines = [sim.HPA_CELL_LINES[k] for k in rng.integers(len(sim.HPA_CELL_LINES), size=n_total)]
+        lines = [sim.HPA_CELL_LINES[k] for k in rng.choice(len(sim.HPA_CELL_LINES), size=n_total, p=_line_weights(p))]
         yield from _render_groups([s.name for s in specs], specs, fractions, lines, split, p, seed,
                                   workers or (os.cpu_count() if p.scale == "full" else None))
 
@@ -507,3 +520,56 @@ def heterogeneity_data(p: Preset, seed: int = 0, *, exclude: Sequence[str] = (),
                         shape_per_item=(4, p.image_size, p.image_size), dtype="uint8", attrs={"classes": list(CLASSES)})
     return HPAData(store, _finish_meta(store), "sim", p)
 
+
+
+def label_count_data(p: Preset, seed: int = 0, *, exclude: Sequence[str] = (), root=None,
+                     workers: int | None = None) -> HPAData:
+    """Fresh simulated test fields with 1, 2, …, ``len(p.label_counts)`` labels, ``p.n_per_label_count``
+    of each, for Table 1 (accuracy by number of labels).
+
+    Images with 3 or 4 labels are rare (the chapter's test split holds a handful of 3-label ones
+    and usually no 4-label one: 8 % and 0.6 % of the real label sets), so Table 1 at a small scale
+    needs its own fields to give intervals. The label sets are real Kaggle sets not used by the
+    chapter's data set (``exclude``); per-cell heterogeneity is dealt from ``p.cell_fractions``
+    as in the chapter's data. The cell lines are dealt in turn within each label count, so every
+    line has (nearly) the same fields of each count, whatever its share of the training data:
+    accuracy per line (the paper's Fig. 8) then compares like with like.
+    """
+    from atlaskit.data import sim
+
+    table = catalogs.cyto2017_label_sets()
+    excluded = set(map(str, exclude))
+    unused = ~table["id"].isin(excluded).to_numpy()
+    counts = table["n_labels"].to_numpy()
+    per = int(p.n_per_label_count)
+    for k in p.label_counts:
+        available = int((unused & (counts == k)).sum())
+        if available < per:
+            raise ParameterError(f"{per} fields with {k} labels asked for, {available} unused label sets have {k}")
+    params = {
+        "kind": "hpa-sim-label-counts", "seed": int(seed), "size": p.image_size, "zoom": p.zoom,
+        "label_counts": list(p.label_counts), "n": per, "cell_fractions": list(p.cell_fractions),
+        "cell_lines": "dealt in turn per label count",
+        "exclude": hashlib.sha256("\n".join(sorted(excluded)).encode()).hexdigest(),
+    }
+
+    def batches():
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 3009]))
+        pick = np.sort(np.concatenate([rng.choice(np.flatnonzero(unused & (counts == k)), per, replace=False)
+                                       for k in p.label_counts]))
+        chosen = table.iloc[pick]
+        specs = sim.hpa_specs(chosen[["id", "labels"]], seed)
+        n_total = len(chosen)
+        fractions = [p.cell_fractions[k % len(p.cell_fractions)] for k in rng.permutation(n_total)]
+        # every cell line gets (nearly) the same fields of each label count, whatever its share of
+        # the training data, so that accuracy per line compares like with like (the paper's Fig. 8)
+        n_lines = len(sim.HPA_CELL_LINES)
+        rank = chosen.groupby("n_labels").cumcount().to_numpy()
+        lines = [sim.HPA_CELL_LINES[r % n_lines] for r in rank]
+        split = np.full(n_total, "test", object)
+        yield from _render_groups(list(chosen["id"]), specs, fractions, lines, split, p, seed,
+                                  workers or (os.cpu_count() if p.scale == "full" else None))
+
+    store = study_store(CHAPTER, f"label-counts-{p.scale}", params, batches, code=__name__, root=root,
+                        shape_per_item=(4, p.image_size, p.image_size), dtype="uint8", attrs={"classes": list(CLASSES)})
+    return HPAData(store, _finish_meta(store), "sim", p)

@@ -109,6 +109,28 @@ def fig_confusions(evals: Mapping[str, Evaluation]):
     return fig
 
 
+def fig_reliability(calibration: pd.DataFrame):
+    """Plotly reliability diagram: per confidence bin, the fraction of (image, class) pairs that
+    are true labels against the mean confidence, one line per model, the diagonal = calibrated;
+    marker size grows with the number of pairs in the bin (:func:`calibration_table`)."""
+    import plotly.graph_objects as go
+
+    colors = {"CNN": "#1f77b4", "FCN": "#d62728"}
+    fig = go.Figure()
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"}, name="calibrated")
+    for model, t in calibration.groupby("model", sort=False):
+        t = t[t["n"] > 0]
+        size = 6 + 14 * np.sqrt(t["n"] / t["n"].max())
+        fig.add_scatter(x=t["confidence"], y=t["observed"], mode="lines+markers", marker={"size": size},
+                        line={"color": colors.get(model)}, customdata=t["n"],
+                        name=f"{model} (ECE {t['ece'].iloc[0]:.3f})",
+                        hovertemplate="confidence %{x:.2f}: %{y:.2f} true (%{customdata} pairs)<extra></extra>")
+    fig.update_layout(height=420, xaxis_title="mean confidence in the bin", yaxis_title="fraction that are true labels",
+                      xaxis_range=[0, 1], yaxis_range=[0, 1],
+                      title="Reliability of the confidences on the test split (every image-class pair)")
+    return fig
+
+
 def fig_table1(t1: pd.DataFrame):
     """Plotly grouped bars: accuracy by number of labels, ours beside the paper's."""
     import plotly.graph_objects as go
@@ -132,10 +154,15 @@ def fig_cell_lines(table: pd.DataFrame):
     """Plotly bars: exact-match accuracy and mean per-class accuracy per cell line and model."""
     import plotly.express as px
 
-    long = table.melt(id_vars=["model", "cell line", "n_images"], value_vars=["exact_match", "mean_per_class_accuracy"],
+    table = table.copy()
+    if "training images" in table:  # lines ordered from most to fewest training images, counts on the axis
+        table = table.sort_values("training images", ascending=False, kind="stable")
+        table["cell line"] = [f"{line} ({n} training)" for line, n in zip(table["cell line"], table["training images"])]
+    keep = [c for c in ("model", "cell line", "n_images", "training images") if c in table]
+    long = table.melt(id_vars=keep, value_vars=["exact_match", "mean_per_class_accuracy"],
                       var_name="measure", value_name="accuracy")
     fig = px.bar(long, x="cell line", y="accuracy", color="model", barmode="group", facet_col="measure",
-                 hover_data=["n_images"], range_y=[0, 1], title="Accuracy per cell line (test split)",
+                 hover_data=["n_images"], range_y=[0, 1], title="Accuracy per cell line (test fields)",
                  color_discrete_map={"CNN": "#1f77b4", "FCN": "#d62728"})
     fig.update_layout(height=380)
     return fig

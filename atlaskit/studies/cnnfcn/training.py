@@ -45,12 +45,14 @@ class CnnFcnRun(TrainedRun):
 
 def train_config(p: Preset, *, seed: int = 0, device: str = "auto"):
     """The paper's training recipe at preset ``p``: Adam 10⁻³, learning rate ÷ 3 after 8 epochs
-    without a lower validation loss (the run folder is set by :func:`fit_or_reuse`)."""
+    without a lower validation loss, early stopping after ``p.early_stopping`` epochs without one
+    (the run folder is set by :func:`fit_or_reuse`)."""
     from atlaskit.train import TrainConfig
 
     return TrainConfig(
         epochs=p.epochs, batch_size=p.batch_size, optimizer="adam", lr=1e-3, schedule="plateau", factor=1 / 3,
-        patience=8, monitor="loss", mode="min", seed=seed, device=device, channels_last=True,
+        patience=8, early_stopping_patience=p.early_stopping, monitor="loss", mode="min", seed=seed,
+        device=device, channels_last=True,
         num_workers=min(p.num_workers, usable_cpus()),
     )
 
@@ -60,7 +62,7 @@ def train(kind: str, data: HPAData, p: Preset | None = None, *, seed: int = 0, d
     """Train the CNN or the FCN with the paper's optimiser and schedule, or reuse a finished run.
 
     Adam (lr 1e-3), binary cross-entropy, learning rate divided by 3 after 8 epochs without a
-    lower validation loss; the weights of the best validation epoch are loaded at the end. The
+    lower validation loss, early stopping per the preset; the weights of the best validation epoch are loaded at the end. The
     run folder (:func:`atlaskit.runs.run_dir`) is keyed by the model, the data store and the
     preset, so a re-execution of the chapter reuses the run; ``run_root`` puts it in
     ``<run_root>/<kind>`` instead.
@@ -72,7 +74,7 @@ def train(kind: str, data: HPAData, p: Preset | None = None, *, seed: int = 0, d
     model_config = {"kind": kind, "model": cfg.to_dict(), "data": data.store.key, "targets": p.target_params,
                     "augment": p.augment}
     key = {"scale": p.scale, "seed": seed, "epochs": p.epochs, "batch": p.batch_size, "cpu_threads": p.cpu_threads,
-           **model_config}
+           "early_stopping": p.early_stopping, **model_config}
     return fit_or_reuse(
         CHAPTER, kind, lambda: build_model(kind, cfg), train_config(p, seed=seed, device=device), key=key,
         train_data=lambda: data.dataset("train", augment=p.augment), val_data=lambda: data.dataset("val"),

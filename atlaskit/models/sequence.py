@@ -1,10 +1,14 @@
-"""Protein-sequence embedders behind one interface: ESM2 (fair-esm) and amino-acid composition.
+"""Protein-sequence embedders behind one interface: ESM2 (fair-esm), targeting signals, composition.
 
 deepGPS reads a protein's sequence through ESM2 (the paper: the 650M model, 1280-d; its public
 code: the 8M model, 320-d), mean-pooled over the residues of the last layer. Where no ESM2
 weights are available (an offline laptop, this book's CI), the weight-free
 :class:`CompositionEmbedder` stands in: amino-acid (20) and dipeptide (400) composition, the
-classic localization features of Hua & Sun (2001). It always works offline.
+classic localization features of Hua & Sun (2001). The weight-free :class:`SignalEmbedder`
+reads the biology of targeting instead (signal peptides, presequences, NLS motifs,
+transmembrane segments, C-terminal tags, disorder, regional composition;
+:mod:`atlaskit.models.sequence_features`); it is what ``select_embedder("auto")`` falls back to.
+Both always work offline.
 
 Interface
 ---------
@@ -17,8 +21,8 @@ weights and the windowing), so a chapter re-run or a ``predict`` call embeds eac
 that store is :class:`atlaskit.data.embeddings.EmbeddingCache`, handed to ``embed`` as ``cache``
 (this module knows tensors only and never looks up a cache folder itself).
 
-Input rules (both embedders)
-----------------------------
+Input rules (every embedder)
+-----------------------------
 - lower case is upper-cased; white space is removed;
 - an empty sequence is an error naming the record id;
 - the 20 standard letters and the ambiguity letters X, B, Z, U, O are accepted (they occur in
@@ -65,6 +69,7 @@ import numpy as np
 
 from atlaskit._text import _ASCII_UPPER
 from atlaskit.errors import DataError, ParameterError
+from atlaskit.models.sequence_features import SIGNAL_FEATURES, signal_features
 
 __all__ = [
     "STANDARD",
@@ -74,6 +79,7 @@ __all__ = [
     "as_records",
     "SequenceEmbedder",
     "CompositionEmbedder",
+    "SignalEmbedder",
     "ESM2Embedder",
     "EmbedderChoice",
     "find_esm2_weights",
@@ -308,6 +314,36 @@ class CompositionEmbedder(SequenceEmbedder):
             if self.dipeptides and len(seq) > 1:
                 out[i, 20:] = (p[:-1].T @ p[1:]).ravel() / (len(seq) - 1)  # (20, 20) pair counts
         return out
+
+
+class SignalEmbedder(SequenceEmbedder):
+    """Targeting-signal features (:data:`~atlaskit.models.sequence_features.SIGNAL_FEATURES`), no weights.
+
+    N-terminal hydropathy, h-region, charge and hydrophobic moment (signal peptides and
+    mitochondrial presequences), classical NLS motif densities, transmembrane-segment count,
+    C-terminal tags (KDEL, dilysine, PTS1, CaaX), disorder and low-complexity proxies, length,
+    and the composition of the whole chain, its first 50 and last 50 residues; each feature and
+    its source is listed in :mod:`atlaskit.models.sequence_features`. The numbers are on their
+    natural scales (fractions, counts, hydropathy units): standardise them before a linear model.
+    """
+
+    VERSION = 1
+
+    def __init__(self):
+        self.name = "signals"
+        self.dim = len(SIGNAL_FEATURES)
+
+    @property
+    def key(self) -> str:
+        return f"signals-v{self.VERSION}"
+
+    @staticmethod
+    def feature_names() -> list[str]:
+        """The feature names, in column order."""
+        return list(SIGNAL_FEATURES)
+
+    def _embed_many(self, sequences: list[str]) -> np.ndarray:
+        return np.stack([signal_features(s) for s in sequences]).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -551,9 +587,9 @@ class EmbedderChoice:
     ----------
     embedder : SequenceEmbedder
     requested : str
-        What was asked for (``"auto"``, ``"composition"`` or an ESM2 model name).
+        What was asked for (``"auto"``, ``"signals"``, ``"composition"`` or an ESM2 model name).
     fallback : bool
-        True when ESM2 was wanted but its weights were absent, so composition is used.
+        True when ESM2 was wanted but its weights were absent, so the signal embedder is used.
     message : str
         One paragraph for people, printed by the chapter.
     """
@@ -570,10 +606,11 @@ def select_embedder(embedder: str = "auto", *, esm_model: str = "esm2_t33_650M_U
 
     Parameters
     ----------
-    embedder : {"auto", "composition", "esm2"} or an ESM2 model name
+    embedder : {"auto", "signals", "composition", "esm2"} or an ESM2 model name
         ``"auto"``: ``esm_model`` if its weights are found (or downloaded with ``download``),
-        else the composition embedder with a message saying so. ``"esm2"`` or a model name:
-        ESM2 is required (a clear error without weights). ``"composition"``: always composition.
+        else the targeting-signal embedder with a message saying so. ``"esm2"`` or a model name:
+        ESM2 is required (a clear error without weights). ``"signals"`` / ``"composition"``:
+        always that weight-free embedder.
     esm_model : str
         The ESM2 model for ``"auto"``/``"esm2"`` (one of :data:`ESM2_MODELS`).
     download : bool
@@ -585,6 +622,9 @@ def select_embedder(embedder: str = "auto", *, esm_model: str = "esm2_t33_650M_U
     if embedder == "composition":
         e = CompositionEmbedder()
         return EmbedderChoice(e, embedder, False, "Sequence embedder: amino-acid + dipeptide composition (420 features, no weights).")
+    if embedder == "signals":
+        e = SignalEmbedder()
+        return EmbedderChoice(e, embedder, False, f"Sequence embedder: targeting signals ({e.dim} features, no weights).")
     if embedder in ("auto", "esm2") or embedder in ESM2_MODELS:
         name = esm_model if embedder in ("auto", "esm2") else embedder
         if name not in ESM2_MODELS:
@@ -598,15 +638,16 @@ def select_embedder(embedder: str = "auto", *, esm_model: str = "esm2_t33_650M_U
             why = f"the download failed: {exc}" if download else "downloads are off"
             message = (
                 f"ESM2 weights for {name} were not found (looked at: {looked}; {why}). "
-                "Using the amino-acid + dipeptide composition embedder (420 features) instead; a randomly "
+                f"Using the targeting-signal embedder ({len(SIGNAL_FEATURES)} features: signal peptide, presequence, "
+                "NLS, transmembrane and C-terminal motifs, disorder, regional composition) instead; a randomly "
                 "initialised ESM2 is never used in its place. To use ESM2, put the fair-esm file "
                 f"{name}.pt in one of those places or set ${ESM_WEIGHTS_ENV}."
             )
-            return EmbedderChoice(CompositionEmbedder(), embedder, True, message)
+            return EmbedderChoice(SignalEmbedder(), embedder, True, message)
         return EmbedderChoice(e, embedder, False,
                               f"Sequence embedder: {name} ({e.dim}-d, mean-pooled last layer), weights from {e.source}.")
     raise ParameterError(
-        f"embedder must be 'auto', 'composition', 'esm2' or one of {', '.join(ESM2_MODELS)}, not {embedder!r}"
+        f"embedder must be 'auto', 'signals', 'composition', 'esm2' or one of {', '.join(ESM2_MODELS)}, not {embedder!r}"
     )
 
 
@@ -620,6 +661,11 @@ def embedder_from_spec(spec: Mapping, *, device: str = "cpu", esm_weights: str |
     kind = spec.get("kind")
     if kind == "composition":
         return CompositionEmbedder(dipeptides=bool(spec.get("dipeptides", True)))
+    if kind == "signals":
+        e = SignalEmbedder()
+        if spec.get("key") not in (None, e.key):
+            raise DataError(f"this model was trained on {spec.get('key')} features; this atlaskit computes {e.key}")
+        return e
     model = spec.get("model") or kind
     path = Path(esm_weights).expanduser() if esm_weights else find_esm2_weights(str(model))
     if path is None:

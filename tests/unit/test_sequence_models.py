@@ -188,13 +188,16 @@ def test_select_embedder_falls_back_with_a_message(tmp_path, monkeypatch):
     monkeypatch.setenv(S.ESM_WEIGHTS_ENV, str(tmp_path / "nothing-here"))
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     choice = S.select_embedder("auto", esm_model="esm2_t33_650M_UR50D")
-    assert choice.fallback and isinstance(choice.embedder, S.CompositionEmbedder)
-    assert "not found" in choice.message and "never used" in choice.message
+    assert choice.fallback and isinstance(choice.embedder, S.SignalEmbedder)
+    assert "not found" in choice.message and "never used" in choice.message and "targeting-signal" in choice.message
     with pytest.raises(DataError, match="no weights for esm2_t33_650M_UR50D"):
         S.select_embedder("esm2", esm_model="esm2_t33_650M_UR50D")
     with pytest.raises(ParameterError):
         S.select_embedder("protbert")
     assert not S.select_embedder("composition").fallback
+    assert isinstance(S.select_embedder("composition").embedder, S.CompositionEmbedder)
+    signals = S.select_embedder("signals")
+    assert not signals.fallback and isinstance(signals.embedder, S.SignalEmbedder)
 
 
 def test_embedder_spec_round_trip(tiny, monkeypatch):

@@ -35,7 +35,8 @@ protein, 3 epochs, at most 6 "all" training proteins per stratum.
 Modules
 -------
 :mod:`.presets` (scales), :mod:`.proteins` (labels, split, sequence vectors), :mod:`.baselines`
-(sequence-only classifiers), :mod:`.data` (the image store), :mod:`.training` (the variants),
+(sequence-only classifiers on the split), :mod:`.crossval` (sequence-only classifiers by
+protein-disjoint cross-validation over every protein), :mod:`.data` (the image store), :mod:`.training` (the variants),
 :mod:`.evaluation` (metrics, generated images) and :mod:`.figures` (every figure of the chapter).
 The batch predictor of ``atlaskit predict`` lives in :mod:`atlaskit.commands.predict`.
 """
@@ -62,11 +63,20 @@ from atlaskit.studies.deepgps.baselines import (  # noqa: E402
     majority_baseline,
     sequence_baselines,
 )
+from atlaskit.studies.deepgps.crossval import (  # noqa: E402
+    CV_MODELS,
+    MAX_LENGTH,
+    CrossValResult,
+    cross_validate,
+    length_filter,
+)
 from atlaskit.studies.deepgps.data import DeepGPSDataset, ImageData, build_data  # noqa: E402
 from atlaskit.studies.deepgps.training import EXPORT_FILE, EXPORT_FORMAT, VariantRun, train  # noqa: E402
 from atlaskit.studies.deepgps.evaluation import (  # noqa: E402
     PAPER_AUROC_SINGLE2,
+    PAPER_POSITIVE,
     PAPER_TABLE1,
+    PAPER_TABLE1_COUNTS,
     CrossAssay,
     best_baseline,
     block_gradients,
@@ -82,6 +92,8 @@ from atlaskit.studies.deepgps.evaluation import (  # noqa: E402
     generation_quality,
     generation_table,
     paper_comparison,
+    paper_metrics,
+    paper_metrics_table,
 )
 from atlaskit.studies.deepgps.effects import measure_effects  # noqa: E402
 from atlaskit.studies.deepgps import figures  # noqa: E402
@@ -93,6 +105,8 @@ __all__ = [
     "catalog_sequences", "protein_table", "variant_table", "variant_classes", "embed_proteins", "image_proteins",
     "used_proteins",
     "BaselineResult", "sequence_baselines", "logistic_baseline", "majority_baseline", "expected_embedding_dim",
+    "MAX_LENGTH", "CV_MODELS", "CrossValResult", "cross_validate", "length_filter",
+    "PAPER_TABLE1_COUNTS", "PAPER_POSITIVE", "paper_metrics", "paper_metrics_table",
     "ImageData", "build_data", "DeepGPSDataset",
     "VariantRun", "train",
     "classification_table", "paper_comparison", "blur_calibration", "block_parameters", "block_gradients",

@@ -58,8 +58,8 @@ def sequence_baselines(table: pd.DataFrame, variant: str, features: Mapping[str,
         From :func:`protein_table`.
     variant : {"single-2", "single-4"}
     features : mapping
-        ``{"composition": DataFrame, "ESM2": DataFrame}`` (rows indexed by gene); with
-        composition features: logistic regression (L2, C chosen by 5-fold cross-validation on the
+        ``{"composition": DataFrame, "signals": DataFrame, "ESM2": DataFrame}`` (rows indexed by
+        gene); with composition or targeting-signal features: logistic regression (L2, C chosen by 5-fold cross-validation on the
         training proteins) and a random forest; with ESM2 features: an MLP (one hidden layer of
         256, L2 1e-3).
     seed : int
@@ -86,9 +86,9 @@ def sequence_baselines(table: pd.DataFrame, variant: str, features: Mapping[str,
         xtr, xte = x.loc[train["gene"]].to_numpy(), x.loc[test["gene"]].to_numpy()
         ytr = train["label_idx"].to_numpy()
         models = {}
-        if kind == "composition":
-            models["composition + logistic regression"] = _logistic_pipeline(seed)
-            models["composition + random forest"] = RandomForestClassifier(
+        if kind in ("composition", "signals"):
+            models[f"{kind} + logistic regression"] = _logistic_pipeline(seed)
+            models[f"{kind} + random forest"] = RandomForestClassifier(
                 n_estimators=rf_trees, random_state=seed, n_jobs=1, min_samples_leaf=2)
         else:
             models[f"{kind} + MLP"] = make_pipeline(
@@ -159,7 +159,8 @@ def logistic_baseline(table: pd.DataFrame, variant: str, features: pd.DataFrame,
 def expected_embedding_dim(spec: Mapping[str, Any]) -> int:
     """The vector length an embedder must produce, from its :meth:`SequenceEmbedder.spec` alone.
 
-    Composition: 420 (amino acids + dipeptides) or 20 (``dipeptides=False``); ESM2: the width
+    Composition: 420 (amino acids + dipeptides) or 20 (``dipeptides=False``); targeting
+    signals: the length of :data:`~atlaskit.models.sequence_features.SIGNAL_FEATURES`; ESM2: the width
     of the named model in :data:`atlaskit.models.sequence.ESM2_MODELS` (320 for the 8M model,
     1280 for the paper's 650M model). Independent of the embedder's own ``dim``, so it checks it.
 
@@ -173,10 +174,14 @@ def expected_embedding_dim(spec: Mapping[str, Any]) -> int:
     kind = spec.get("kind")
     if kind == "composition":
         return 420 if spec.get("dipeptides", True) else 20
+    if kind == "signals":
+        from atlaskit.models.sequence_features import SIGNAL_FEATURES
+
+        return len(SIGNAL_FEATURES)
     model = spec.get("model") or kind
     if model in ESM2_MODELS:
         return ESM2_MODELS[model][1]
-    raise ParameterError(f"unknown embedder {kind!r} (model {model!r}); known: composition, {', '.join(ESM2_MODELS)}")
+    raise ParameterError(f"unknown embedder {kind!r} (model {model!r}); known: composition, signals, {', '.join(ESM2_MODELS)}")
 
 
 def majority_baseline(table: pd.DataFrame, variant: str) -> BaselineResult:

@@ -64,8 +64,13 @@ def training_curves(runs: Mapping[str, VariantRun]):
     return fig
 
 
-def roc_curves(results: Sequence[BaselineResult]):
-    """ROC curves of binary classifiers on their test proteins (positive class: index 1; plotly)."""
+def roc_curves(results: Sequence[BaselineResult], *, positive: int = 0, proteins: str = "test"):
+    """ROC curves of binary single-2 classifiers (plotly).
+
+    ``positive``: the positive class index (0, cytoplasm, as in the paper's Table 1; the AUROC
+    is the same either way, the curve is mirrored). ``proteins`` names the proteins in the title
+    (``"test"``, ``"out-of-fold"``).
+    """
     import plotly.express as px
     from sklearn.metrics import roc_curve
 
@@ -73,13 +78,14 @@ def roc_curves(results: Sequence[BaselineResult]):
 
     rows = []
     for r in results:
-        fpr, tpr, _ = roc_curve(r.y_true == 1, r.proba[:, 1])
+        fpr, tpr, _ = roc_curve(r.y_true == positive, r.proba[:, positive])
         auc = cm.auroc(r.y_true, r.proba)
         rows.append(pd.DataFrame({"false positive rate": fpr, "true positive rate": tpr,
                                   "method": f"{r.name} (AUROC {auc:.3f})"}))
     n_test = len(results[0].y_true) if results else 0
+    name = CLASS_LABELS[variant_classes("single-2")[positive]]
     fig = px.line(pd.concat(rows), x="false positive rate", y="true positive rate", color="method",
-                  title=f"ROC curves on the {n_test} single-2 test proteins (positive class: nucleoplasm)")
+                  title=f"ROC curves on the {n_test} single-2 {proteins} proteins (positive class: {name})")
     fig.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dot", "color": "grey"})
     fig.update_layout(height=450, legend={"orientation": "h", "y": -0.25})
     return fig

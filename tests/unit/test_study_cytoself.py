@@ -262,6 +262,14 @@ def test_embed_spectra_orphans_and_zeroing(tiny_data, tiny_run):
     assert (maps >= 0).all()
     # zeroing every cluster of codes the image uses changes the reconstruction somewhere
     assert maps.max() > 0
+    # the batched on/off-target score measures the same difference as the maps: Σ|Δ| / Σ|x̂|, protein channel
+    every = pd.DataFrame({"cluster": range(1, spec.bicluster.n_clusters + 1)},
+                         index=[f"c{k}" for k in range(1, spec.bicluster.n_clusters + 1)])
+    gene0 = tiny_data.meta["protein"].iloc[0]
+    changes = study.zeroing_changes(tiny_run.model, tiny_data.images([0, 0]), [gene0, gene0], family, spec, every)
+    expected = maps[:, 0].sum(axis=(1, 2)) / np.abs(recon[0]).sum()
+    assert np.allclose(changes[changes["image"] == 0]["change"], expected, rtol=1e-4, atol=1e-6)
+    assert np.allclose(changes[changes["image"] == 1]["change"], expected, rtol=1e-4, atol=1e-6)
     assert len(set(study.example_proteins(tiny_data, 3))) == 3
 
 

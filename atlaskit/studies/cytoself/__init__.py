@@ -18,8 +18,9 @@ Pipeline::
 
 Modules: :mod:`.presets` (presets, variants), :mod:`.data` (proteins, the image store),
 :mod:`.training` (runs), :mod:`.evaluation` (embeddings, clustering scores, ablation table, code
-usage), :mod:`.spectra` (feature spectra, orphans, feature zeroing), :mod:`.atlas` (example
-proteins, the AnnData export) and :mod:`.figures` (every figure of the chapter).
+usage), :mod:`.spectra` (feature spectra, orphans, feature zeroing and its on/off-target score),
+:mod:`.heldout` (proteins never in training, placed by their spectra), :mod:`.atlas` (example
+proteins, the nucleus ↔ cytoplasm axis of the grey band, the AnnData export) and :mod:`.figures` (every figure of the chapter).
 
 Presets per scale (:data:`PRESETS`): ``tiny`` (tests and teaching), ``ci`` (the book's default:
 a deliberately small model on a few dozen proteins, minutes on two CPU cores) and ``full`` (the
@@ -59,7 +60,18 @@ CHAPTER = "01_cytoself"
 
 from atlaskit.studies.cytoself.effects import measure_effects  # noqa: E402
 from atlaskit.studies.cytoself import figures  # noqa: E402
-from atlaskit.studies.cytoself.atlas import atlas_obs, default_orphan, example_proteins, export_atlas  # noqa: E402
+from atlaskit.studies.cytoself.atlas import (  # noqa: E402
+    BAND_GROUPS,
+    atlas_obs,
+    band_group,
+    band_groups,
+    band_positions,
+    band_scores,
+    band_summary,
+    default_orphan,
+    example_proteins,
+    export_atlas,
+)
 from atlaskit.studies.cytoself.data import CHANNELS, SEGMENT_KWARGS, CytoselfData, build_data, select_proteins  # noqa: E402
 from atlaskit.studies.cytoself.evaluation import (  # noqa: E402
     Embedding,
@@ -70,6 +82,16 @@ from atlaskit.studies.cytoself.evaluation import (  # noqa: E402
     embed,
     evaluate,
     umap_seed_scores,
+)
+from atlaskit.studies.cytoself.heldout import (  # noqa: E402
+    HELDOUT_CROPS,
+    HELDOUT_PER_FAMILY,
+    HeldOut,
+    build_heldout,
+    heldout_by_family,
+    heldout_orphans,
+    heldout_ranking,
+    select_heldout,
 )
 from atlaskit.studies.cytoself.presets import (  # noqa: E402
     FULL_SIM_CROPS,
@@ -88,8 +110,13 @@ from atlaskit.studies.cytoself.spectra import (  # noqa: E402
     image_code_histograms,
     orphan_accuracy,
     orphan_ranking,
+    family_clusters,
+    repeat_spectra,
+    zeroing_by_family,
+    zeroing_changes,
     zeroing_examples,
     zeroing_maps,
+    zeroing_scores,
 )
 from atlaskit.studies.cytoself.training import (  # noqa: E402
     VariantRun,
@@ -140,9 +167,28 @@ __all__ = [
     "orphan_accuracy",
     "zeroing_maps",
     "zeroing_examples",
+    "repeat_spectra",
+    "family_clusters",
+    "zeroing_changes",
+    "zeroing_scores",
+    "zeroing_by_family",
+    "HELDOUT_PER_FAMILY",
+    "HELDOUT_CROPS",
+    "select_heldout",
+    "HeldOut",
+    "build_heldout",
+    "heldout_ranking",
+    "heldout_orphans",
+    "heldout_by_family",
     "example_proteins",
     "default_orphan",
     "atlas_obs",
     "export_atlas",
+    "BAND_GROUPS",
+    "band_group",
+    "band_groups",
+    "band_positions",
+    "band_scores",
+    "band_summary",
     "figures",
 ]

@@ -61,11 +61,15 @@ def perplexity_curves(ppl: pd.DataFrame):
     return fig
 
 
-def atlas_map(umap: np.ndarray, obs: pd.DataFrame, data):
-    """The interactive atlas of the test images: UMAP coloured by family, GO-complex members highlighted."""
+def atlas_map(umap: np.ndarray, obs: pd.DataFrame, data, *, band: Sequence[str] = ()):
+    """The interactive atlas of the test images: UMAP coloured by family, GO-complex members
+    highlighted, and the proteins of ``band`` (e.g. those in both nucleus and cytoplasm, the grey
+    band of the paper's Fig. 3a) highlighted as one more group."""
     from atlaskit.analysis import atlas
 
     complexes = {c: sorted(g) for c, g in data.proteins.dropna(subset=["complex"]).groupby("complex")["gene"]}
+    if len(band):
+        complexes["nucleus + cytoplasm"] = sorted(map(str, band))
     fig = atlas.atlas_figure(umap, obs, color="family", hover=("gene", "family", "complex"),
                              highlight=complexes, marker_size=6,
                              title="cytoself atlas of the test images (full model, repeat 0)")

@@ -238,18 +238,18 @@ study.figures.fig_confusions(evals).show()
 
 # %%
 summary = study.summary_table(evals)
-summary.round(3)
+study.summary_display(summary)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(summary.round(3).to_string())
+print(study.summary_display(summary).to_string())
 
 # %% [markdown]
 # *Mean per-class accuracy* is the mean of the confusion-matrix diagonal over the classes in the
 # test set. *Mean Dice* is the mean over classes of 2 TP / (2 TP + FP + FN), which is the
 # macro-averaged F1. The paper does not say whether its Dice is averaged over classes or over
 # images; we average over classes. Each of our numbers has its 95 % bootstrap interval over test
-# images (`low`, `high`).
+# images in brackets; a blank cell is a number the paper does not report.
 #
 # **Labels per image.** Mean per-class accuracy is a per-class *recall*: a class counts as found
 # whenever it is predicted, whatever else is predicted with it. A model that predicts more labels

@@ -598,6 +598,7 @@ def distribution_figure(comparison: RealismComparison, n: int = 4, *, nbins: int
     fig = px.histogram(comparison.distributions(n), x="value", color="source", facet_col="statistic",
                        facet_col_wrap=n, barmode="overlay", histnorm="probability density", nbins=nbins, opacity=0.6,
                        title=title or f"The {n} statistics that separate real from simulated most")
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))  # "rfp_p05", not "statistic=rfp_p05"
     fig.update_xaxes(matches=None)
     fig.update_layout(height=320)
     return fig

@@ -283,6 +283,11 @@ def test_pipeline_evaluation(micro):
     assert summary.loc["labels per image", "FCN ours"] == pytest.approx(ev.pred.sum(1).mean())
     assert summary.loc["labels per image", "truth"] == pytest.approx(ev.y_test.sum(1).mean())
     assert summary.loc["exact match", "CNN ours"] == pytest.approx(evals["cnn"].exact_match)
+    shown = S.summary_display(summary)
+    assert shown.loc["mean per-class accuracy", "CNN paper"] == "0.676"
+    assert shown.loc["exact match", "FCN paper"] == "" and shown.loc["mean Dice (= macro-F1)", "truth"] == ""
+    e, lo, hi = (summary.loc["exact match", f"FCN {c}"] for c in ("ours", "low", "high"))
+    assert shown.loc["exact match", "FCN ours [95 % interval]"] == f"{e:.3f} [{lo:.3f}, {hi:.3f}]"
     calib = S.calibration_table(evals, n_bins=5)
     assert set(calib["model"]) == {"CNN", "FCN"} and (calib.groupby("model")["n"].sum() == 8 * 13).all()
     t1 = S.table1(evals)

@@ -16,7 +16,9 @@ from atlaskit.studies.cnnfcn.data import CLASSES, HPAData
 from atlaskit.studies.cnnfcn.training import CnnFcnRun, predict
 
 __all__ = [
-    "PAPER", "Evaluation", "evaluate", "evaluate_fresh", "threshold_table", "summary_table", "SUMMARY_ROWS", "calibration_table",
+    "PAPER", "Evaluation", "evaluate", "evaluate_fresh", "threshold_table", "summary_table",
+    "summary_display", "SUMMARY_ROWS",
+    "calibration_table",
     "table1", "compare_with_paper",
     "cell_line_table", "confusion_frames", "pick_examples", "pick_heterogeneous",
 ]
@@ -133,6 +135,23 @@ def summary_table(evals: Mapping[str, Evaluation], *, n_boot: int = 1000, seed: 
         table[label] = row
     out = pd.DataFrame.from_dict(table, orient="index")
     out.index.name = "metric"
+    return out
+
+
+def summary_display(summary: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """:func:`summary_table` for reading: each of ours as ``estimate [low, high]``, the paper's
+    numbers beside them, and a blank where a number does not exist (the paper reports no exact
+    match; the truth has a labels-per-image only)."""
+    def num(v) -> str:
+        return "" if pd.isna(v) else f"{v:.{digits}f}"
+
+    out = pd.DataFrame(index=summary.index)
+    for kind in ("CNN", "FCN"):
+        out[f"{kind} paper"] = summary[f"{kind} paper"].map(num)
+        out[f"{kind} ours [95 % interval]"] = [
+            "" if pd.isna(e) else f"{num(e)} [{num(lo)}, {num(hi)}]"
+            for e, lo, hi in zip(summary[f"{kind} ours"], summary[f"{kind} low"], summary[f"{kind} high"])]
+    out["truth"] = summary["truth"].map(num)
     return out
 
 

@@ -363,8 +363,9 @@ else:
 # ### A protein never seen in training
 #
 # The paper's orphan claim (Fig. 4c–e) is that a protein's spectrum alone tells its family. The
-# strict test is a protein the model has never seen, so here proteins are **held out entirely**: real OpenCell targets outside this run's training set (no
-# protein-ID class, no image), three per localization family that has training proteins —
+# strict test is a protein the model has never seen, so here proteins are **held out
+# entirely**: real OpenCell targets outside this run's training set (no protein-ID class, no
+# image), three per localization family that has training proteins —
 # single-localized ones first, in a random order fixed by the seed
 # (`study.select_heldout`) — each rendered 16 times by the same simulator, with the same seed
 # (which fixes every protein's simulated pattern) and the same segmentation and distance
@@ -504,7 +505,8 @@ comparison
 # score are only meaningful on real images: simulated proteins of one complex share a
 # compartment, not a pattern. The same holds for the orphan analyses (a simulated orphan, held
 # out of training or not, can only be placed in the compartments it was simulated in, and the
-# held-out proteins share the simulator's family patterns with the training ones) and the feature spectra (the
+# held-out proteins share the simulator's family patterns with the training ones) and the
+# feature spectra (the
 # clusters reflect the simulator's textures). The grey band is built into simulated cells: a
 # protein annotated in both nucleus and cytoplasm is simulated as a mixture of the two patterns,
 # so finding it between them tests the model, not the biology; at `ci` too few proteins lie on

@@ -226,7 +226,7 @@ cv_table = deepgps.paper_metrics_table([*cv2.values(), cv_majority], n_boot=pres
                                        source="ours, CV")
 print(f"sequence embedder that ran: {choice.embedder.name} ({features.shape[1]} features); "
       f"{len(cv_model.y_true)} single-2 proteins, {cv_model.n_folds} protein-disjoint folds; positive class: cytoplasm")
-cv_table.round(3).astype(object).where(cv_table.notna(), "")  # empty: not given by the paper
+deepgps.metrics_display(cv_table)  # blank: a number the paper does not give
 
 # %% tags=["remove-cell"]
 # NBVAL_CHECK_OUTPUT

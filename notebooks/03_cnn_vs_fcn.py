@@ -240,7 +240,7 @@ study.figures.fig_confusions(evals).show()
 summary = study.summary_table(evals)
 study.summary_display(summary)
 
-# %%
+# %% tags=["remove-cell"]
 # NBVAL_CHECK_OUTPUT
 print(study.summary_display(summary).to_string())
 

@@ -129,6 +129,11 @@ def test_paper_metrics_table_quotes_the_paper_and_measures_ours():
     assert tab.loc["deepGPS-single-2", "auroc"] == evaluation.PAPER_AUROC_SINGLE2
     assert np.isnan(tab.loc["DeepLoc 1.0", "sensitivity"])  # not quoted: never filled in
     assert set(evaluation.PAPER_TABLE1) <= set(tab.index)
+    shown = evaluation.metrics_display(tab.reset_index())
+    lo, hi = tab.loc["mine", "accuracy_lo"], tab.loc["mine", "accuracy_hi"]
+    assert shown.loc["mine", "accuracy [95 %]"] == f"{47 / 63:.3f} [{lo:.3f}, {hi:.3f}]"
+    assert shown.loc["MultiLoc2", "accuracy [95 %]"] == "0.746" and shown.loc["MultiLoc2", "proteins"] == "63"
+    assert shown.loc["DeepLoc 1.0", "sensitivity"] == "" and shown.loc["DeepLoc 1.0", "AUROC [95 %]"] == ""
 
 
 def test_ledger_row_uses_the_cross_validated_result():

@@ -94,6 +94,7 @@ from atlaskit.studies.deepgps.evaluation import (  # noqa: E402
     paper_comparison,
     paper_metrics,
     paper_metrics_table,
+    metrics_display,
 )
 from atlaskit.studies.deepgps.effects import measure_effects  # noqa: E402
 from atlaskit.studies.deepgps import figures  # noqa: E402
@@ -106,7 +107,7 @@ __all__ = [
     "used_proteins",
     "BaselineResult", "sequence_baselines", "logistic_baseline", "majority_baseline", "expected_embedding_dim",
     "MAX_LENGTH", "CV_MODELS", "CrossValResult", "cross_validate", "length_filter",
-    "PAPER_TABLE1_COUNTS", "PAPER_POSITIVE", "paper_metrics", "paper_metrics_table",
+    "PAPER_TABLE1_COUNTS", "PAPER_POSITIVE", "paper_metrics", "paper_metrics_table", "metrics_display",
     "ImageData", "build_data", "DeepGPSDataset",
     "VariantRun", "train",
     "classification_table", "paper_comparison", "blur_calibration", "block_parameters", "block_gradients",

@@ -18,7 +18,7 @@ from atlaskit.studies.deepgps.proteins import variant_table
 from atlaskit.studies.deepgps.training import VariantRun
 
 __all__ = ["PAPER_TABLE1", "PAPER_AUROC_SINGLE2", "PAPER_TABLE1_COUNTS", "PAPER_POSITIVE", "paper_metrics",
-           "paper_metrics_table", "classification_table", "paper_comparison", "blur_calibration",
+           "paper_metrics_table", "metrics_display", "classification_table", "paper_comparison", "blur_calibration",
            "block_parameters", "block_gradients", "classify_proteins", "generate", "generation_quality",
            "cross_assay", "classifier_result", "confusions", "best_baseline", "floor_quality", "generation_table", "CrossAssay",
            "cross_assay_example"]
@@ -106,6 +106,30 @@ def paper_metrics_table(results: Sequence[BaselineResult], *, n_boot: int = 1000
             "auroc", "auroc_lo", "auroc_hi", "auprc"]
     out = pd.DataFrame(rows).reindex(columns=cols)
     out["n"] = out["n"].astype("Int64")
+    return out
+
+
+def metrics_display(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """:func:`paper_metrics_table` for reading: one row per method (index), accuracy and AUROC as
+    ``estimate [low, high]`` where an interval exists, a blank where the paper gives no number."""
+    def num(v) -> str:
+        return "" if pd.isna(v) else f"{v:.{digits}f}"
+
+    def with_interval(est, lo, hi) -> str:
+        if pd.isna(est):
+            return ""
+        return num(est) if pd.isna(lo) else f"{num(est)} [{num(lo)}, {num(hi)}]"
+
+    out = pd.DataFrame({
+        "source": table["source"].to_numpy(),
+        "proteins": ["" if pd.isna(v) else str(int(v)) for v in table["n"]],
+        "sensitivity": table["sensitivity"].map(num).to_numpy(),
+        "specificity": table["specificity"].map(num).to_numpy(),
+        "accuracy [95 %]": [with_interval(*v) for v in zip(table["accuracy"], table["accuracy_lo"], table["accuracy_hi"])],
+        "F1": table["f1"].map(num).to_numpy(),
+        "AUROC [95 %]": [with_interval(*v) for v in zip(table["auroc"], table["auroc_lo"], table["auroc_hi"])],
+        "AUPRC": table["auprc"].map(num).to_numpy(),
+    }, index=pd.Index(table["method"].to_numpy(), name="method"))
     return out
 
 

@@ -219,22 +219,21 @@ def compare_statistics(real: pd.DataFrame, simulated: pd.DataFrame) -> pd.DataFr
         statistic alone as a score for "simulated": > 0.5 when simulated images have higher
         values) and ``separation`` (max(auroc, 1 − auroc)); sorted by ``separation``.
     """
-    from scipy import stats
+    from atlaskit.analysis.imagestats import compare_samples
 
     if len(real) == 0 or len(simulated) == 0:
         raise DataError(f"compare_statistics needs real and simulated rows, got {len(real)} and {len(simulated)}")
     if list(real.columns) != list(simulated.columns):
         raise DataError("compare_statistics: real and simulated tables have different statistics "
                         f"({sorted(set(real.columns) ^ set(simulated.columns))[:5]} …)")
+    # medians and the KS statistic as chapter 00's other comparisons compute them
+    table = compare_samples(real, simulated, columns=list(real.columns))
     target = np.r_[np.zeros(len(real)), np.ones(len(simulated))]
-    rows = []
-    for column in real.columns:
-        a, b = real[column].to_numpy(float), simulated[column].to_numpy(float)
-        auroc = _auroc(target, np.r_[a, b])
-        rows.append({"statistic": column, "real_median": float(np.median(a)), "sim_median": float(np.median(b)),
-                     "ks_statistic": float(stats.ks_2samp(a, b).statistic), "auroc": auroc,
-                     "separation": max(auroc, 1 - auroc)})
-    return pd.DataFrame(rows).sort_values(["separation", "statistic"], ascending=[False, True], ignore_index=True)
+    auroc = [_auroc(target, np.r_[real[c].to_numpy(float), simulated[c].to_numpy(float)]) for c in table.index]
+    out = table[["real_median", "sim_median", "ks_statistic"]].rename_axis("statistic").reset_index()
+    out["auroc"] = auroc
+    out["separation"] = np.maximum(out["auroc"], 1 - out["auroc"])
+    return out.sort_values(["separation", "statistic"], ascending=[False, True], ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------

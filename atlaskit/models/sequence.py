@@ -69,7 +69,7 @@ import numpy as np
 
 from atlaskit._text import _ASCII_UPPER
 from atlaskit.errors import DataError, ParameterError
-from atlaskit.models.sequence_features import SIGNAL_FEATURES, signal_features
+from atlaskit.models.sequence_features import LETTER_ROWS, SIGNAL_FEATURES, STANDARD20, signal_features
 
 __all__ = [
     "STANDARD",
@@ -90,7 +90,7 @@ __all__ = [
 ]
 
 #: The 20 standard amino acids (one-letter codes, alphabetical); composition features use this order.
-STANDARD = "ACDEFGHIKLMNPQRSTVWY"
+STANDARD = STANDARD20
 _AMBIGUOUS = "XBZUO"
 _ACCEPTED = frozenset(STANDARD + _AMBIGUOUS)
 _SPACE = re.compile(r"\s+")
@@ -257,15 +257,9 @@ class SequenceEmbedder(ABC):
 # composition
 # ---------------------------------------------------------------------------------------------
 
-# Each accepted letter as a distribution over the 20 standard amino acids.
-_LETTER_ROWS = np.zeros((128, 20), dtype=np.float64)
-for _i, _a in enumerate(STANDARD):
-    _LETTER_ROWS[ord(_a), _i] = 1.0
-_LETTER_ROWS[ord("B"), [STANDARD.index("D"), STANDARD.index("N")]] = 0.5
-_LETTER_ROWS[ord("Z"), [STANDARD.index("E"), STANDARD.index("Q")]] = 0.5
-_LETTER_ROWS[ord("U"), STANDARD.index("C")] = 1.0
-_LETTER_ROWS[ord("O"), STANDARD.index("K")] = 1.0
-_LETTER_ROWS[ord("X"), :] = 1.0 / 20
+# Each accepted letter as a distribution over the 20 standard amino acids (one table for every
+# sequence feature; STANDARD and STANDARD20 are the same order).
+_LETTER_ROWS = LETTER_ROWS
 
 
 class CompositionEmbedder(SequenceEmbedder):

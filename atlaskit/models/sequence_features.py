@@ -95,15 +95,16 @@ _CHARGE = {"K": 1.0, "R": 1.0, "D": -1.0, "E": -1.0}
 _DISORDER = "ARGQSPEK"
 _ORDER = "WCFIYVLN"
 
-# each accepted letter as a distribution over the 20 standard amino acids
-_ROWS = np.zeros((128, 20))
+# Each accepted letter (by ASCII code) as a distribution over the 20 standard amino acids; shared
+# with atlaskit.models.sequence's composition embedder.
+LETTER_ROWS = np.zeros((128, 20), dtype=np.float64)
 for _i, _a in enumerate(STANDARD20):
-    _ROWS[ord(_a), _i] = 1.0
-_ROWS[ord("B"), [STANDARD20.index("D"), STANDARD20.index("N")]] = 0.5
-_ROWS[ord("Z"), [STANDARD20.index("E"), STANDARD20.index("Q")]] = 0.5
-_ROWS[ord("U"), STANDARD20.index("C")] = 1.0
-_ROWS[ord("O"), STANDARD20.index("K")] = 1.0
-_ROWS[ord("X"), :] = 1.0 / 20
+    LETTER_ROWS[ord(_a), _i] = 1.0
+LETTER_ROWS[ord("B"), [STANDARD20.index("D"), STANDARD20.index("N")]] = 0.5
+LETTER_ROWS[ord("Z"), [STANDARD20.index("E"), STANDARD20.index("Q")]] = 0.5
+LETTER_ROWS[ord("U"), STANDARD20.index("C")] = 1.0
+LETTER_ROWS[ord("O"), STANDARD20.index("K")] = 1.0
+LETTER_ROWS[ord("X"), :] = 1.0 / 20
 
 
 def _scale(values: dict[str, float]) -> np.ndarray:
@@ -137,7 +138,7 @@ SIGNAL_FEATURES: list[str] = (_GLOBAL + _NTERM + _NLS + _TM + _CTERM + [f"aa_{a}
 
 def residue_profile(sequence: str) -> np.ndarray:
     """``(L, 20)`` distribution over the standard amino acids of every residue of a cleaned sequence."""
-    return _ROWS[np.frombuffer(sequence.encode("ascii"), dtype=np.uint8)]
+    return LETTER_ROWS[np.frombuffer(sequence.encode("ascii"), dtype=np.uint8)]
 
 
 def window_means(values: np.ndarray, width: int) -> np.ndarray:

@@ -487,6 +487,27 @@ def regenerate_fields(data: HPAData, rows: Sequence[int], seed: int = 0):
     return SimBatch.concat(parts)
 
 
+def _fresh_test_fields(p: Preset, seed: int, name: str, params: dict, draw, *, root, workers) -> HPAData:
+    """Simulate (or reopen) fresh test fields: ``draw()`` returns the chosen label-set rows of
+    :func:`~atlaskit.data.catalogs.cyto2017_label_sets`, a cell fraction and a cell line per row."""
+    from atlaskit.data import sim
+
+    def batches():
+        chosen, fractions, lines = draw()
+        specs = sim.hpa_specs(chosen[["id", "labels"]], seed)
+        split = np.full(len(chosen), "test", object)
+        yield from _render_groups(list(chosen["id"]), specs, fractions, lines, split, p, seed,
+                                  workers or (os.cpu_count() if p.scale == "full" else None))
+
+    store = study_store(CHAPTER, f"{name}-{p.scale}", params, batches, code=__name__, root=root,
+                        shape_per_item=(4, p.image_size, p.image_size), dtype="uint8", attrs={"classes": list(CLASSES)})
+    return HPAData(store, _finish_meta(store), "sim", p)
+
+
+def _exclude_key(excluded: set) -> str:
+    return hashlib.sha256("\n".join(sorted(excluded)).encode()).hexdigest()
+
+
 def heterogeneity_data(p: Preset, seed: int = 0, *, exclude: Sequence[str] = (), root=None,
                        workers: int | None = None) -> HPAData:
     """Fresh simulated test fields at each of ``p.hetero_fractions`` (``p.n_hetero`` each), with
@@ -501,25 +522,17 @@ def heterogeneity_data(p: Preset, seed: int = 0, *, exclude: Sequence[str] = (),
         raise ParameterError(f"{n_total} heterogeneity fields asked for, {len(candidates)} unused label sets left")
     params = {
         "kind": "hpa-sim-heterogeneity", "seed": int(seed), "size": p.image_size, "zoom": p.zoom,
-        "fractions": list(p.hetero_fractions), "n": p.n_hetero,
-        "exclude": hashlib.sha256("\n".join(sorted(excluded)).encode()).hexdigest(),
+        "fractions": list(p.hetero_fractions), "n": p.n_hetero, "exclude": _exclude_key(excluded),
     }
 
-    def batches():
+    def draw():
         rng = np.random.default_rng(np.random.SeedSequence([seed, 3006]))
-        pick = np.sort(rng.choice(candidates, n_total, replace=False))
-        chosen = table.iloc[pick]
-        specs = sim.hpa_specs(chosen[["id", "labels"]], seed)
+        chosen = table.iloc[np.sort(rng.choice(candidates, n_total, replace=False))]
         fractions = [p.hetero_fractions[k % len(p.hetero_fractions)] for k in rng.permutation(n_total)]
         lines = [sim.HPA_CELL_LINES[k] for k in rng.integers(len(sim.HPA_CELL_LINES), size=n_total)]
-        split = np.full(n_total, "test", object)
-        yield from _render_groups(list(chosen["id"]), specs, fractions, lines, split, p, seed,
-                                  workers or (os.cpu_count() if p.scale == "full" else None))
+        return chosen, fractions, lines
 
-    store = study_store(CHAPTER, f"hetero-{p.scale}", params, batches, code=__name__, root=root,
-                        shape_per_item=(4, p.image_size, p.image_size), dtype="uint8", attrs={"classes": list(CLASSES)})
-    return HPAData(store, _finish_meta(store), "sim", p)
-
+    return _fresh_test_fields(p, seed, "hetero", params, draw, root=root, workers=workers)
 
 
 def label_count_data(p: Preset, seed: int = 0, *, exclude: Sequence[str] = (), root=None,
@@ -549,27 +562,19 @@ def label_count_data(p: Preset, seed: int = 0, *, exclude: Sequence[str] = (), r
     params = {
         "kind": "hpa-sim-label-counts", "seed": int(seed), "size": p.image_size, "zoom": p.zoom,
         "label_counts": list(p.label_counts), "n": per, "cell_fractions": list(p.cell_fractions),
-        "cell_lines": "dealt in turn per label count",
-        "exclude": hashlib.sha256("\n".join(sorted(excluded)).encode()).hexdigest(),
+        "cell_lines": "dealt in turn per label count", "exclude": _exclude_key(excluded),
     }
 
-    def batches():
+    def draw():
         rng = np.random.default_rng(np.random.SeedSequence([seed, 3009]))
         pick = np.sort(np.concatenate([rng.choice(np.flatnonzero(unused & (counts == k)), per, replace=False)
                                        for k in p.label_counts]))
         chosen = table.iloc[pick]
-        specs = sim.hpa_specs(chosen[["id", "labels"]], seed)
-        n_total = len(chosen)
-        fractions = [p.cell_fractions[k % len(p.cell_fractions)] for k in rng.permutation(n_total)]
+        fractions = [p.cell_fractions[k % len(p.cell_fractions)] for k in rng.permutation(len(chosen))]
         # every cell line gets (nearly) the same fields of each label count, whatever its share of
         # the training data, so that accuracy per line compares like with like (the paper's Fig. 8)
-        n_lines = len(sim.HPA_CELL_LINES)
         rank = chosen.groupby("n_labels").cumcount().to_numpy()
-        lines = [sim.HPA_CELL_LINES[r % n_lines] for r in rank]
-        split = np.full(n_total, "test", object)
-        yield from _render_groups(list(chosen["id"]), specs, fractions, lines, split, p, seed,
-                                  workers or (os.cpu_count() if p.scale == "full" else None))
+        lines = [sim.HPA_CELL_LINES[r % len(sim.HPA_CELL_LINES)] for r in rank]
+        return chosen, fractions, lines
 
-    store = study_store(CHAPTER, f"label-counts-{p.scale}", params, batches, code=__name__, root=root,
-                        shape_per_item=(4, p.image_size, p.image_size), dtype="uint8", attrs={"classes": list(CLASSES)})
-    return HPAData(store, _finish_meta(store), "sim", p)
+    return _fresh_test_fields(p, seed, "label-counts", params, draw, root=root, workers=workers)

@@ -25,7 +25,7 @@ from atlaskit.errors import DataError, ParameterError
 from atlaskit.studies._scaffold import study_store
 from atlaskit.studies.cytoself.data import CHANNELS, SEGMENT_KWARGS, CytoselfData, _sim_batches, select_proteins
 from atlaskit.studies.cytoself.presets import _variant
-from atlaskit.studies.cytoself.spectra import Spectra, feature_spectra
+from atlaskit.studies.cytoself.spectra import Spectra, repeat_spectra
 
 __all__ = ["HELDOUT_PER_FAMILY", "HELDOUT_CROPS", "select_heldout", "HeldOut", "build_heldout", "heldout_ranking",
            "heldout_orphans", "heldout_by_family"]
@@ -263,20 +263,13 @@ def heldout_orphans(runs: Mapping, data: CytoselfData, heldout: HeldOut | None, 
 
     if heldout is None:
         return pd.DataFrame(columns=_COLUMNS)
-    repeats = sorted(r for v, r in runs if v == variant)
-    if not repeats:
+    if not any(v == variant for v, _ in runs):
         raise ParameterError(f"heldout_orphans: no run of variant {variant!r}")
-    family_of = data.proteins.set_index("gene")["family"]
+    training_spectra = repeat_spectra(runs, data, split=split, variant=variant, spectra=spectra)
     held_family = heldout.proteins.set_index("gene")["family"]
     tables = []
-    for r in repeats:
-        model = runs[(variant, r)].model
-        k = model.config.local_codebook_size
-        spec = (spectra or {}).get(r)
-        if spec is None:
-            emb = embed(model, data.dataset(split, variant))
-            spec = feature_spectra(emb.local_indices, data.meta["protein"].to_numpy()[emb.rows], family_of, k)
-        held = embed(model, heldout.dataset(variant))
+    for r, spec in training_spectra.items():
+        held = embed(runs[(variant, r)].model, heldout.dataset(variant))
         table = heldout_ranking(spec, held.local_indices, heldout.meta["protein"].to_numpy()[held.rows], held_family)
         tables.append(table.reset_index().assign(repeat=r))
     return pd.concat(tables, ignore_index=True)[_COLUMNS]

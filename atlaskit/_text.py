@@ -4,11 +4,15 @@ Shared by the table/list readers (:mod:`atlaskit.data.readers`) and the FASTA re
 (:mod:`atlaskit.data.sequences`), which differ only in which bytes they refuse and in the
 wording of their messages. Also home of :data:`_ASCII_UPPER`, the ASCII-only upper-casing
 table that the FASTA reader and the sequence embedders (:mod:`atlaskit.models.sequence`) share
-(defined once, at the base level, so the model layer need not import the data layer).
+(defined once, at the base level, so the model layer need not import the data layer), and of
+:func:`display_path`, the one way atlaskit shows a path to a reader (relative to the project,
+``~`` for the home folder), importable from every layer.
 """
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Callable
 
 from atlaskit.errors import DataError
@@ -55,3 +59,64 @@ def decode_text(
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise DataError(not_utf8(_line_of(raw, err.start), err.start)) from None
+
+
+def _project_root() -> Path:
+    """The folder that holds the ``atlaskit`` package (the project root in a source checkout)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def display_path(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> str:
+    """How a path is shown to a reader: relative to the project, ``~`` for the home folder.
+
+    Only for display (printed messages, tables, commands a reader copies): a chapter page must
+    not show the absolute folders of the machine that built it. Nothing is resolved for use;
+    the returned text is never read back as a path by atlaskit.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The path to show. A relative path is shown as it is.
+    root : str or path-like, optional
+        The project root; default: the folder that holds the ``atlaskit`` package.
+
+    Returns
+    -------
+    str
+        ``path`` relative to ``root`` when it lies inside it (``"."`` for the root itself), else
+        ``~/…`` when it lies inside the home folder, else the path unchanged.
+
+    Raises
+    ------
+    TypeError
+        ``path`` (or ``root``) is not a str or path-like object.
+
+    Examples
+    --------
+    >>> display_path("/work/main/_build/runs/x.pt", root="/work/main")
+    '_build/runs/x.pt'
+    """
+    p = Path(os.fspath(path))
+    if not p.is_absolute():
+        return str(p)
+    base = Path(os.fspath(root)) if root is not None else _project_root()
+    home = os.path.expanduser("~")
+    candidates = [(base, None)]
+    if home not in ("~", "/", ""):
+        candidates.append((Path(home), "~"))
+    for folder, prefix in candidates:
+        for a, b in ((p, folder), (p, _resolved(folder)), (_resolved(p), _resolved(folder))):
+            if a.is_relative_to(b):
+                rel = a.relative_to(b)
+                if prefix is None:
+                    return str(rel)
+                return prefix if rel == Path(".") else f"{prefix}{os.sep}{rel}"
+    return str(p)
+
+
+def _resolved(p: Path) -> Path:
+    """``p`` with symbolic links resolved where it exists (``p`` itself if resolving fails)."""
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError):
+        return p

@@ -258,10 +258,19 @@ def execute_chapter(
             # The kernel was killed (out of memory, a signal) or a cell ran past the timeout.
             raise ChapterError(f"chapter {name} stopped: {type(error).__name__}: {error}".strip()) from None
         seconds = time.perf_counter() - start
-        # Copy beside the target, then rename: readers never see a half-written notebook.
-        staged = output.with_name(f".{output.name}.tmp")
-        shutil.copyfile(executed, staged)
-        os.replace(staged, output)
+        # Copy beside the target, then rename: readers never see a half-written notebook. If the
+        # target cannot be written (full disk, read-only, a folder there), the executed notebook is
+        # kept under _build/unsaved/ (else a new temporary folder) and the error says where.
+        from atlaskit._atomic import publish_file
+        from atlaskit._text import display_path
+
+        # papermill records its (temporary) input and output paths; a published notebook names the
+        # chapter's source and its own place instead, as a reader sees them
+        done = nbformat.read(executed, as_version=4)
+        record = done.metadata.setdefault("papermill", {})
+        record["input_path"], record["output_path"] = display_path(source), display_path(output)
+        nbformat.write(done, executed)
+        publish_file(executed, output, keep_in=(BUILD / "unsaved",), what=f"the executed notebook of {name}")
     return ChapterResult(name, output, seconds, params)
 
 
@@ -371,6 +380,70 @@ def build_html(root: Path = ROOT, *, warnings_as_errors: bool = True, launch: La
         tail = "\n".join((completed.stdout + completed.stderr).strip().splitlines()[-30:])
         raise ChapterError(f"jupyter-book build failed:\n{tail}")
     return root / "_build" / "html"
+
+
+#: Where the pages find plotly.js, relative to the HTML ``_static`` folder (see :func:`setup`).
+PLOTLY_JS = "plotly.min.js"
+
+
+def plotly_js_source() -> Path:
+    """The plotly.js bundled with the installed ``plotly`` package (the version that wrote the figures)."""
+    import plotly
+
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    if not path.is_file():
+        raise ChapterError(f"the installed plotly package has no {path.name} ({path}); reinstall plotly")
+    return path
+
+
+def setup(app) -> dict[str, Any]:
+    """Sphinx extension (``_config.yml``: ``sphinx: extra_extensions: [atlaskit.book]``).
+
+    Every page loads one shared plotly.js from ``_static`` (figures are written without it, see
+    :mod:`atlaskit.plots`); the file is copied from the installed ``plotly`` package when an
+    HTML build finishes, so page and figure always come from the same plotly version, offline.
+    With ``html_copy_source = False`` (no ``_sources`` copies of the notebooks) the theme's
+    download button, which links into ``_sources``, is turned off too.
+    """
+
+    def no_download_button_without_sources(app, config) -> None:
+        if not config.html_copy_source:
+            config.html_theme_options = {**config.html_theme_options, "use_download_button": False}
+
+    def copy_plotly_js(app, exception) -> None:
+        if exception is None and app.builder.format == "html":
+            static = Path(app.outdir) / "_static"
+            static.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(plotly_js_source(), static / PLOTLY_JS)
+            _drop_build_only_files(static)
+
+    app.add_js_file(PLOTLY_JS)  # in <head>, not deferred: the figures' inline scripts call Plotly
+    app.connect("config-inited", no_download_button_without_sources)
+    app.connect("build-finished", copy_plotly_js)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def _drop_build_only_files(static: Path) -> list[Path]:
+    """Remove what the themes copy into ``_static`` but no page loads: source maps (``*.map``,
+    3.4 MB of debugging aids; the ``sourceMappingURL`` comments that name them go too) and gettext
+    catalogs (``*.mo``/``*.po``, 0.7 MB: Sphinx translates at build time). Returns what was removed."""
+    removed = []
+    for catalog in sorted([*static.rglob("*.mo"), *static.rglob("*.po")]):
+        catalog.unlink()
+        removed.append(catalog)
+    for folder in sorted((p for p in static.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    for source_map in sorted(static.rglob("*.map")):
+        target = source_map.with_suffix("")  # bootstrap.js.map → bootstrap.js
+        if target.is_file():
+            text = target.read_text(encoding="utf-8")
+            stripped = re.sub(r"\n?(//# sourceMappingURL=\S+|/\*# sourceMappingURL=[^*\s]+ ?\*/)\s*$", "\n", text)
+            if stripped != text:
+                target.write_text(stripped, encoding="utf-8")
+        source_map.unlink()
+        removed.append(source_map)
+    return removed
 
 
 #: The gathered ledger, included by ``book/ledger.md`` (written before every HTML build).

@@ -2,7 +2,8 @@
 
 :func:`setup_chapter` validates a chapter's parameters (scale, data source, seed, device), sets
 up offline figures and states which data the run used; :func:`provenance` and
-:func:`data_files_table` list the software and the data files a chapter read. The book build
+:func:`data_files_table` list the software and the data files a chapter read;
+:func:`display_path` (from :mod:`atlaskit._text`) is how a chapter prints a path. The book build
 (:mod:`atlaskit.book`) sits above this module and the studies below it: neither the studies nor
 anything under ``data``/``models``/``train`` imports it.
 """
@@ -14,15 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from atlaskit._text import display_path
 from atlaskit.errors import ParameterError
 
 __all__ = ["SCALES", "DATA_SOURCES", "ChapterRun", "resolve_device", "setup_chapter", "data_files_table",
-           "provenance", "ledger"]
+           "provenance", "ledger", "display_path"]
 
 #: The chapters' ``scale`` values: learner mode, the book's default (2 CPU cores), the paper's.
 SCALES = ("tiny", "ci", "full")
 #: Where a chapter's images come from: the simulator, or a folder of real images.
 DATA_SOURCES = ("sim", "real")
+#: Largest chapter seed: 2**31 - 1, so that a study's ``seed + offset`` still fits numpy's 32-bit seeds.
+MAX_SEED = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ def setup_chapter(
         raise ParameterError(f"data_dir {str(folder)!r} does not exist")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ParameterError(f"seed must be an integer, not {seed!r}")
+    if not 0 <= seed <= MAX_SEED:  # numpy's legacy seeding takes 32 bits; studies add offsets to it
+        raise ParameterError(f"seed must be an integer from 0 to {MAX_SEED}, not {seed}")
     run = ChapterRun(chapter, scale, data, folder, seed, resolve_device(device), dict(extra))
 
     from atlaskit.plots import use_book_matplotlib, use_offline_plotly
@@ -104,7 +110,7 @@ def _show_banner(run: ChapterRun, describe_data: str | None) -> None:
             "**simulated images** from atlaskit's procedural cell simulator, driven by real catalogs. "
             "Results on them test the *methods*; they are not biological findings."
             if run.simulated
-            else f"**real images** from `{run.data_dir}`"
+            else f"**real images** from `{display_path(run.data_dir)}`"
         )
     torch_version = _version("torch")
     display(
@@ -205,8 +211,9 @@ def provenance(data_files=(), *, folders=()) -> "pandas.DataFrame":  # noqa: F82
         if not folder.is_dir():
             raise ParameterError(f"data folder {str(folder)!r} does not exist or is not a folder")
         n, digest = _folder_listing_hash(folder)
-        rows.append({"kind": "data folder", "name": str(folder), "version": f"{n} file{'' if n == 1 else 's'}",
-                     "sha256": digest[:16] + "…", "found in": "listing hash (paths and sizes)"})
+        rows.append({"kind": "data folder", "name": display_path(folder),
+                     "version": f"{n} file{'' if n == 1 else 's'}", "sha256": digest[:16] + "…",
+                     "found in": "listing hash (paths and sizes)"})
     return pd.DataFrame(rows, columns=["kind", "name", "version", "sha256", "found in"])
 
 

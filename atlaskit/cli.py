@@ -56,6 +56,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (value >= 0) or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
 def _add_launch_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("launch buttons (the HTML pages; building stays offline)")
     g.add_argument("--repository", metavar="URL", help="repository the pages link to, https://<host>/<owner>/<name>")
@@ -75,11 +85,16 @@ def cmd_book(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from atlaskit import book
+    from atlaskit._atomic import check_writable_file
 
     launch = _launch(args, html=args.html, hint="add --html")
-    result = book.execute_chapter(
-        args.chapter, _parameter_pairs(args.parameter), output=Path(args.output) if args.output else None
-    )
+    # Everything that can be checked in a second is checked before the chapter runs (an hour at
+    # scale full): the chapter, its parameters, and that the executed notebook can be written.
+    name, source = book.resolve_chapter(args.chapter)
+    book.validate_parameters(name, source, _parameter_pairs(args.parameter))
+    output = Path(args.output).expanduser() if args.output else book.CHAPTERS_OUT / f"{name}.ipynb"
+    check_writable_file(output, "the executed notebook")
+    result = book.execute_chapter(args.chapter, _parameter_pairs(args.parameter), output=output)
     print(f"✓ {result.chapter} in {result.seconds:.0f} s → {result.output}")
     if args.html:
         print(f"✓ book at {book.build_html(launch=launch) / 'index.html'}")
@@ -127,9 +142,11 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 def cmd_data_unpack(args: argparse.Namespace) -> int:
     from atlaskit.data import archives
 
-    limits = {"max_bytes": args.max_bytes, "max_members": args.max_members}
+    limits = {"max_bytes": args.max_bytes, "max_members": args.max_members, "max_ratio": args.max_ratio}
     limits = {k: v for k, v in limits.items() if v is not None}  # unset: the module's defaults
-    files = archives.safe_extract(args.archive, args.dest, **limits)
+    if limits.get("max_ratio") == 0:
+        limits["max_ratio"] = None  # --max-ratio 0: no ratio limit
+    files = archives.safe_extract(args.archive, args.dest, check_space=not args.skip_space_check, **limits)
     shown = 20
     for name in files[:shown]:
         print(name)
@@ -146,7 +163,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     result = predict_fasta(
         args.fasta, out_dir=args.out, variant=args.model, checkpoint=args.checkpoint, nucleus=args.nucleus,
-        device=args.device, esm_weights=args.esm_weights,
+        device=args.device, esm_weights=args.esm_weights, overwrite=args.overwrite,
     )
     for row in result.skipped.itertuples(index=False):
         who = f"record {row.id!r}" if isinstance(row.id, str) else "file"
@@ -198,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=".npz with images (N, 2, 64, 64) in [0, 1] (GFP, RFP) and labels (class names), "
                         "or a DeepYeast-format image folder")
     p.add_argument("--list", help="split list of an image folder (default: the folder's HOwt_test.txt)")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=_positive_int, default=256)
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.set_defaults(func=cmd_evaluate)
 
@@ -221,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest total uncompressed size accepted (default 64 GiB)")
     p.add_argument("--max-members", type=int, default=None,
                    help="largest number of members accepted (default 1000000)")
+    p.add_argument("--max-ratio", type=_nonnegative_float, default=None,
+                   help="largest ratio of uncompressed size to archive size (default 100; 0: no limit)")
+    p.add_argument("--skip-space-check", action="store_true",
+                   help="do not refuse an archive whose content exceeds the destination's free space")
     p.set_defaults(func=cmd_data_unpack)
     p = sub.add_parser("predict", help="deepGPS: labels and generated images for the proteins of a FASTA file")
     p.add_argument("--fasta", required=True, help="protein sequences (FASTA; bad records are reported and skipped)")
@@ -228,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="single-2", choices=["single-2", "single-4", "all"], help="deepGPS variant")
     p.add_argument("--checkpoint", help="a chapter-02 run folder (or its last.pt); default: the most recent run")
     p.add_argument("--out", default="deepgps-predictions", help="output folder (default ./deepgps-predictions)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier prediction in --out (its table and images) instead of refusing")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--esm-weights", help="ESM2 weights file, for a model trained on ESM2 embeddings")
     p.set_defaults(func=cmd_predict)
@@ -244,6 +267,32 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("atlaskit: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # the environment (read-only or full disk, a file where a folder should be)
+        print(f"atlaskit: error: {_describe_os_error(error)}", file=sys.stderr)
+        return 1
+
+
+_OS_HINTS = {
+    "ENOSPC": "the disk is full: free space or point the path elsewhere",
+    "EDQUOT": "the disk quota is exhausted",
+    "EROFS": "the file system is read-only",
+    "EACCES": "permission denied: choose a folder you can write, or fix its permissions",
+    "EPERM": "operation not permitted",
+    "ENOTDIR": "a file stands where a folder is expected",
+    "EISDIR": "a folder stands where a file is expected",
+    "ENAMETOOLONG": "a file name is too long",
+}
+
+
+def _describe_os_error(error: OSError) -> str:
+    """One line for an environment error: what failed, on which path, and what it means."""
+    import errno
+
+    code = errno.errorcode.get(error.errno or 0, "")
+    paths = " → ".join(str(p) for p in (error.filename, error.filename2) if p is not None)
+    what = error.strerror or str(error) or type(error).__name__
+    hint = _OS_HINTS.get(code)
+    return f"{what}" + (f": {paths}" if paths else "") + (f" ({hint})" if hint else "")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,36 +1,56 @@
 """Figure set-up shared by the chapters.
 
-Plotly figures in the book must render with no network: :func:`use_offline_plotly` installs a
-renderer that embeds plotly.js once per notebook (plotly's ``notebook`` renderer) and, unlike the
-stock renderer, does not add a MathJax ``<script>`` from a CDN to every figure.
+Plotly figures in the book must render with no network and without weighing down every page:
+:func:`use_offline_plotly` installs a renderer whose output carries no copy of plotly.js and no
+MathJax ``<script>`` from a CDN. Each figure is one output with two representations:
+
+- ``application/vnd.plotly.v1+json`` (the figure itself): JupyterLab, Notebook 7 and VS Code draw
+  it with the plotly extension installed with the ``plotly`` package, offline;
+- ``text/html`` (a ``<div>`` and a ``Plotly.newPlot`` call): what the HTML book shows. The book
+  loads plotly.js once, from its own ``_static/plotly.min.js`` (copied from the installed
+  ``plotly`` package by the Sphinx extension in :mod:`atlaskit.book`), instead of each page and
+  each downloadable notebook embedding its own 4.8 MB copy.
 """
 from __future__ import annotations
 
+import json
+
 import plotly.io as pio
-from plotly.io._base_renderers import NotebookRenderer
+from plotly.io._base_renderers import MimetypeRenderer
 
 RENDERER_NAME = "atlaskit_offline"
+PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
 
 
-class OfflineNotebookRenderer(NotebookRenderer):
-    """plotly's ``notebook`` renderer without the per-figure MathJax CDN script."""
+class OfflineNotebookRenderer(MimetypeRenderer):
+    """Each figure as the plotly mime type plus an HTML fallback that expects ``window.Plotly``.
+
+    Nothing is embedded when the renderer is activated (plotly's ``notebook`` renderer puts the
+    whole plotly.js into the first figure's output), and no MathJax script is added.
+    """
+
+    def __init__(self, config=None):
+        self.config = dict(config) if config else {}
 
     def to_mimebundle(self, fig_dict):
+        figure = json.loads(pio.to_json(fig_dict, validate=False, remove_uids=False))
+        if self.config:
+            figure["config"] = {**figure.get("config", {}), **self.config}
         html = pio.to_html(
             fig_dict,
             config=self.config,
-            include_plotlyjs=False,  # embedded once by the renderer's activation
+            include_plotlyjs=False,  # the book serves one plotly.js from _static
             include_mathjax=False,
             full_html=False,
             default_width="100%",
             default_height=525,
             validate=False,
         )
-        return {"text/html": html}
+        return {PLOTLY_MIMETYPE: figure, "text/html": html}
 
 
 def use_offline_plotly() -> None:
-    """Make every ``fig.show()`` in this kernel render offline (plotly.js embedded once)."""
+    """Make every ``fig.show()`` in this kernel render offline, with no plotly.js in the output."""
     if RENDERER_NAME not in pio.renderers:
         pio.renderers[RENDERER_NAME] = OfflineNotebookRenderer()
     pio.renderers.default = RENDERER_NAME
@@ -50,6 +70,37 @@ def use_book_matplotlib() -> None:
             "font.size": 10,
         }
     )
+
+
+#: Characters of a plotly title line that fit the book's page (about 800 px at the default font).
+TITLE_CHARS = 75
+
+
+def wrap_title(text: str, width: int = TITLE_CHARS, *, sep: str = "<br>") -> str:
+    """``text`` broken into lines of at most ``width`` characters, at spaces.
+
+    Plotly never wraps a title: one longer than the figure is cut at its edge. The lines are
+    joined with ``<br>`` (plotly titles and subplot titles) or, with ``sep="\\n"``, a newline
+    (matplotlib). A word longer than ``width`` stays whole on its own line.
+
+    Parameters
+    ----------
+    text : str
+        The title.
+    width : int
+        Most characters per line (at least 1).
+    sep : str
+        What joins the lines.
+
+    Returns
+    -------
+    str
+    """
+    import textwrap
+
+    if width < 1:
+        raise ValueError(f"width must be at least 1, not {width}")
+    return sep.join(textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)) or text
 
 
 def to_rgb(channels, colors=("green", "blue", "red", "yellow")):

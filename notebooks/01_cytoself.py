@@ -4,6 +4,10 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
 # ---
 
 # %% [markdown]
@@ -11,7 +15,7 @@
 #
 # *This chapter as a file:* {download}`the executed notebook (.ipynb) <01_cytoself.ipynb>` · {download}`its jupytext source (.py) <../../notebooks/01_cytoself.py>`
 #
-# **The paper.** Kobayashi, Cheveralls, Leonetti & Royer (*Nature Methods* 19, 995–1003, 2022)
+# **The paper.** Kobayashi, Cheveralls, Leonetti & Royer {cite:p}`kobayashi2022cytoself`
 # trained **cytoself** on images of 1,311 endogenously tagged proteins from OpenCell. Each input
 # is a 100 × 100 crop around a nucleus with two channels: the tagged protein and the nucleus.
 # The model is a two-level vector-quantized variational autoencoder (VQ-VAE-2): a *local*
@@ -281,10 +285,12 @@ else:
 # for scanpy or cellxgene.
 
 # %%
+from atlaskit.chapter import display_path
+
 atlas_path = runs_root() / study.CHAPTER / f"atlas-{run.scale}-{run.data}-seed{run.seed}.h5ad"
 study.export_atlas(atlas_path, cdata, embeddings[("full", 0)], umaps[("full", 0)],
                    uns={"scale": run.scale, "seed": run.seed, "clustering_score": evaluation.score("full", 0)})
-print(f"atlas written to {atlas_path}")
+print(f"atlas written to {display_path(atlas_path)}")
 
 # %% [markdown]
 # ## 5 · Feature spectra

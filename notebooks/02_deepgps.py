@@ -4,6 +4,10 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
 # ---
 
 # %% [markdown]
@@ -11,7 +15,7 @@
 #
 # *This chapter as a file:* {download}`the executed notebook (.ipynb) <02_deepgps.ipynb>` · {download}`its jupytext source (.py) <../../notebooks/02_deepgps.py>`
 #
-# **deepGPS** (Yuan et al.) asks a generative question: given only a protein's amino-acid
+# **deepGPS** (Yuan et al. {cite:p}`yuan2025deepgps`) asks a generative question: given only a protein's amino-acid
 # sequence and an image of a cell's nucleus, what would that cell look like with the protein
 # tagged? The sequence is read by a protein language model (ESM2) and mean-pooled into one
 # vector; a U-Net reads the nucleus (Hoechst) image; at the U-Net's bottleneck the image
@@ -30,7 +34,7 @@
 #   single-2 protein: targeting-signal features (signal peptides, presequences, nuclear
 #   localization signals, transmembrane segments, C-terminal tags, disorder; no weights) or
 #   ESM2 when its weights are present, beside amino-acid + dipeptide composition (Hua & Sun
-#   2001) and the majority class — these are real biological results;
+#   {cite:p}`hua2001composition`) and the majority class — these are real biological results;
 # - the deepGPS network (`atlaskit.models.deepgps`), trained in its three variants on
 #   **simulated** OpenCell-style images rendered from each protein's real annotation — the
 #   generation results test the *method*, not biology;
@@ -77,7 +81,8 @@ if data == "real" and data_dir is None:
 # (8…128 channels instead of 64…1024, 4×4 bottleneck instead of 13×13), 2 simulated images per
 # protein, 6 epochs of batch 16 at learning rate 1e-3 (the paper: 50 epochs of batch 32 at
 # 2e-4 — with 1/50 of the optimisation steps the paper's rate barely moves the network), and
-# the "all" variant on at most 12 training proteins per localization stratum. On a CPU the ci
+# the "all" variant on at most 12 training proteins per localization stratum and on no more
+# proteins than single-2 (a sample stratified by stratum; section 6 says why). On a CPU the ci
 # model trains on one thread: its tiny convolutions gain nothing from a second one.
 # `-p scale full` builds the paper's configuration unchanged (run it on a GPU).
 # `-p scale tiny` (learner mode, under two minutes) goes further: 32×32 images (a 2×2
@@ -122,7 +127,8 @@ print(f"{len(table)} of {len(table) + len(table.attrs['no_sequence'])} OpenCell 
 for variant in ("single-2", "single-4"):
     vt = deepgps.variant_table(table, variant)
     split = vt.groupby(["label", "split"]).size().unstack()[["train", "test"]]
-    print(f"\n{variant}: {len(vt)} proteins, protein-disjoint 4:1 split stratified by class")
+    print(f"\n{variant}: {len(vt)} proteins of at most {deepgps.MAX_LENGTH} residues, protein-disjoint 4:1 split "
+          f"stratified by class")
     print(split.to_string())
 
 # %%
@@ -150,12 +156,16 @@ deepgps.figures.split_histogram(table, "single-4").show()
 # untrained ESM2 in place of the real one. `embedder="composition"` selects the older
 # amino-acid + dipeptide composition (420 numbers), which is computed in every run as a
 # reference.
+#
+# As in the paper, proteins longer than 2700 residues are left out of every model: the
+# sequence classifiers and the image models alike (`deepgps.variant_table` drops them). The
+# cell after the next counts them.
 
 # %%
 from atlaskit.models import sequence
 
-choice = sequence.select_embedder(embedder, esm_model=esm_model or preset.esm_model, download=esm_download,
-                                  device=run.device)
+choice = deepgps.choose_embedder(embedder, esm_model=esm_model or preset.esm_model, download=esm_download,
+                                device=run.device)
 print(choice.message)
 composition = deepgps.embed_proteins(table, sequence.CompositionEmbedder())
 signals = deepgps.embed_proteins(table, sequence.SignalEmbedder())
@@ -173,9 +183,11 @@ print(f"deepGPS reads {choice.embedder.name} vectors of {features.shape[1]} numb
       f"({int((table['length'] > 1022).sum())} longer than ESM2's 1022-residue window)")
 kept, too_long = deepgps.length_filter(table, deepgps.MAX_LENGTH)
 long2 = too_long[too_long["single-2"].notna()]
-print(f"left out of the sequence classifiers, as in the paper: {len(too_long)} proteins longer than "
-      f"{deepgps.MAX_LENGTH} residues ({len(long2)} of them single-2: "
-      + ", ".join(f"{g} {n} aa" for g, n in zip(long2["gene"], long2["length"])) + ")")
+print(f"left out of every model (sequence classifiers and image models), as in the paper: {len(too_long)} proteins "
+      f"longer than {deepgps.MAX_LENGTH} residues ({len(long2)} of them single-2: "
+      + ", ".join(f"{g} {n} aa" for g, n in zip(long2["gene"], long2["length"])) + "; "
+      + ", ".join(f"{v} {len(deepgps.variant_table(table, v, max_length=None)) - len(deepgps.variant_table(table, v))}"
+                  for v in deepgps.VARIANTS) + " excluded per variant)")
 
 # %% [markdown]
 # ## 3 · Sequence-only baselines on the real proteins
@@ -322,6 +334,8 @@ print(f"largest |gradient| after one backward pass of this run's model: down4 {d
 # the chapter with the same parameters reuses the finished runs.
 
 # %%
+from atlaskit.chapter import display_path
+
 runs = {}
 for variant in deepgps.VARIANTS:
     runs[variant] = deepgps.train(variant, table, images, features, preset, embedder=choice.embedder, seed=seed,
@@ -329,7 +343,28 @@ for variant in deepgps.VARIANTS:
     r = runs[variant]
     n_train = int((r.proteins["split"] == "train").sum())
     print(f"deepGPS-{variant}: {len(r.train_items)} training images of {n_train} proteins, "
-          f"{len(r.history)} epochs, {r.seconds:.0f} s; run folder {r.run_dir}")
+          f"{len(r.history)} epochs, {r.seconds:.0f} s; run folder {display_path(r.run_dir)}")
+
+# %% [markdown]
+# **Equal numbers of training proteins.** The variants differ in what they learn from *and*
+# in how much: single-4 has more training proteins than single-2, so a better single-4
+# generator could owe it to the number of proteins alone. For the comparison of section 7 every
+# variant is also trained on as many proteins as the smallest set (a seeded sample of its
+# training proteins stratified by class; by localization stratum for "all"); a run that
+# already has that many is used as it is. At ci the "all" run is already drawn that way (its
+# sample is as large as single-2's), so only single-4 is trained again.
+
+# %%
+equal = deepgps.equal_count_runs(runs, table, images, features, preset, embedder=choice.embedder, seed=seed,
+                                 device=run.device)
+for name, r in equal.extra.items():
+    print(f"deepGPS-{name}: {len(r.train_items)} training images, {r.seconds:.0f} s; run folder "
+          f"{display_path(r.run_dir)}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"training proteins per variant; the equal-count comparison uses {equal.n} each:")
+print(equal.counts.to_string(index=False))
 
 # %%
 deepgps.figures.training_curves(runs).show()
@@ -407,7 +442,8 @@ fig = deepgps.figures.generated_images(r4, images, table, features)
 # The paper's Fig. 2e gives one nucleus image together with the sequences of different
 # proteins. Here: the nucleus of a single-2 test image and the sequences of the first two
 # (alphabetically) cytoplasmic and nucleoplasmic test proteins, through deepGPS-single-2, with
-# the classifier's probability of "nucleoplasm".
+# the classifier's probability of "nucleoplasm". The nucleus is the part of the nucleus image
+# above its Otsu threshold (`deepgps.nucleus_mask`).
 
 # %%
 r2 = runs["single-2"]
@@ -417,31 +453,66 @@ fig = deepgps.figures.cross_assay_images(cross, table)
 # %%
 # NBVAL_CHECK_OUTPUT
 for g, ratio in zip(cross.genes, cross.ratios):
-    print(f"{g}: mean generated intensity inside / outside the brightest 30 % of the nucleus image = {ratio:.2f}")
+    print(f"{g}: mean generated intensity inside / outside the nucleus of the nucleus image = {ratio:.2f}")
 
 # %% [markdown]
 # The inside/outside ratio summarises each generated image: above 1 the model puts the
 # protein in the nucleus, below 1 around it.
 #
+# ### The cross-assay scored: every test protein
+#
+# Four examples show the idea; the test is every single-2 test protein. Each protein's
+# sequence goes through deepGPS-single-2 with the nuclei of 4 training images (other cells, a
+# seeded choice), the ratio is taken against the nucleus the generator was given, and its
+# geometric mean over the 4 nuclei gives the protein's call: "nucleus" above 1, else
+# "outside". The call **agrees** when it matches the annotation (nucleoplasm → nucleus,
+# cytoplasm → outside). The same rule applied to each protein's own ground-truth images shows
+# what the rule reaches on the images themselves. Rates with 95 % bootstrap intervals over proteins.
+
+# %%
+cross_scores = deepgps.cross_assay_scores(r2, images, table, features, n_nuclei=4, seed=seed)
+agreement = deepgps.agreement_table(cross_scores, n_boot=preset.n_boot, seed=seed)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(agreement.round(3).to_string(index=False))
+print("calls (rows: annotation, columns: generated image):")
+print(cross_scores.groupby(["label", "call"]).size().unstack(fill_value=0).to_string())
+print("disagreeing proteins: " + ", ".join(f"{g} ({lab}, ratio {r:.2f})" for g, lab, r in
+                                          cross_scores.loc[~cross_scores["agrees"], ["gene", "label", "ratio"]].to_numpy()))
+
+# %% [markdown]
 # ### Image quality: single-2 vs single-4 vs all
 #
-# All three models are scored on the same images: those of the single-2 test proteins (never
-# seen by any of the three). The *mean image* row is the floor a generator must beat: it
-# predicts, for every test image, the average training target.
+# All models are scored on the same images: those of the single-2 test proteins (never seen
+# by any of them). `proteins` is the number of training proteins: the rows trained on equal
+# numbers (single-2, the single-4 run trained again, "all") are the fair comparison; the
+# chapter's single-4 run, trained on all its proteins, is shown beside them. The *mean image*
+# row is the floor a generator must beat: it predicts, for every test image, the average
+# training target, scored by PSNR and SSIM like the models.
 
 # %%
 common = r2.test_items
-quality = deepgps.generation_table(runs, images, features, common, floor_items=r2.train_items)
+quality = deepgps.generation_table({**runs, **equal.extra}, images, features, common, floor_items=r2.train_items)
 
 # %%
 # NBVAL_CHECK_OUTPUT
 print(quality.round(3).to_string(index=False))
-psnr = quality.set_index("model")["psnr"]
-margins = psnr.drop("mean training image") - psnr["mean training image"]
+by_model = quality.set_index("model")
+margins = by_model["psnr"].drop("mean training image") - by_model.loc["mean training image", "psnr"]
+ssim_margins = by_model["ssim"].drop("mean training image") - by_model.loc["mean training image", "ssim"]
 print("PSNR above the mean-image floor (dB): " + ", ".join(f"{m} {d:+.2f}" for m, d in margins.items()))
+print("SSIM above the mean-image floor: " + ", ".join(f"{m} {d:+.3f}" for m, d in ssim_margins.items()))
 if margins.max() < 1.0:
-    print("every model is within 1 dB of the floor: at this scale the generators have learned little "
+    print("no model is 1 dB or more above the floor: at this scale the generators have learned little "
           "beyond the average image")
+
+# %% [markdown]
+# Compare the variants only among the rows with equal `proteins`: the chapter's single-4 run
+# has about 60 % more training proteins than single-2, and part of any lead it has over
+# single-2 comes from that alone (the gap between the two single-4 rows). The ledger below
+# gives the equal-count differences with intervals over test proteins; they come from one
+# training run per variant, so they do not include the spread between training runs.
 
 # %% [markdown]
 # ## 8 · Comparison with the paper
@@ -497,12 +568,16 @@ print(f"best sequence-only baseline here: {best['method']}: accuracy {best['accu
 # runs on real sequences and real labels: the cross-validated sequence classifier of section 3
 # against the majority class, over every single-2 protein, with its AUROC beside the paper's
 # 0.761; the
-# generation row on this run's images. The book's [ledger page](../ledger.md) gathers the rows
+# generation rows on this run's images: deepGPS-single-2 against the mean-image floor, "all"
+# and single-4 against single-2 at equal numbers of training proteins (section 6), and the
+# scored cross-assay (its balanced agreement: 0.5 is a generator blind to the sequence). The
+# book's [ledger page](../ledger.md) gathers the rows
 # of all chapters.
 
 # %%
 effect_rows = deepgps.measure_effects(model=cv_model, majority=cv_majority, run=r2, images=images, features=features,
-                                      items=common, floor_items=r2.train_items, n_boot=preset.n_boot, seed=seed)
+                                      items=common, floor_items=r2.train_items, n_boot=preset.n_boot, seed=seed,
+                                      equal=equal, cross=cross_scores)
 ledger(run, effect_rows)
 
 # %% tags=["remove-cell"]
@@ -588,11 +663,13 @@ assert by_method.loc[lr420.name, "accuracy"] == single2.set_index("method").loc[
 # %% [markdown]
 # ### Exercise 2 · Weight-free features or ESM2
 #
-# Section 2 printed which embedder this run used. To try ESM2, put the fair-esm weights file
-# `esm2_t6_8M_UR50D.pt` on this machine and point the chapter to it:
-# `ATLASKIT_ESM_WEIGHTS=/path/to/esm2_t6_8M_UR50D.pt atlaskit run 02_deepgps -p embedder esm2`
-# (the variable may also name a folder of `<model name>.pt` files; `-p esm_download True` lets
-# fair-esm download the file instead; on a CPU the first ESM2 run spends several minutes
+# Section 2 printed which embedder this run used. To try ESM2, put its weights on this machine
+# and point the chapter to them:
+# `ATLASKIT_ESM2=/path/to/esm2_t6_8M_UR50D.safetensors atlaskit run 02_deepgps -p embedder esm2`
+# (a Hugging Face `.safetensors` file or a fair-esm `.pt` file, or a folder of them; where
+# huggingface.co is reachable, `atlaskit data fetch weights/esm2/esm2_t6_8M_UR50D.safetensors`
+# puts the sha256-checked file in the atlaskit cache, where the chapter finds it without the
+# variable, and `-p esm_download True` fetches it during the run; on a CPU the first ESM2 run spends several minutes
 # embedding, then the vectors are cached). In either run, report the embedder and compare the
 # width of `features` with the width that embedder must produce (`deepgps.expected_embedding_dim`).
 #
@@ -704,6 +781,10 @@ print("image generation (simulated images), PSNR dB / SSIM: "
 #   sequence token reduces to broadcasting the projected sequence vector, and the deepest
 #   encoder block is never trained.
 # - On simulated images the generated images are compared with the ground truth and with the
-#   mean-image floor (PSNR, SSIM above); these are statements about the method, not about
-#   biology.
+#   mean-image floor (PSNR, SSIM above), the variants with one another at equal numbers of
+#   training proteins, and every single-2 test protein is scored in the cross-assay (does the
+#   generated image put it inside or around the nucleus it was given, as its annotation says?);
+#   these are statements about the method, not about biology.
+# - Proteins longer than 2700 residues are left out of every model, the image models included,
+#   as in the paper.
 # - `atlaskit predict` applies a trained variant to a FASTA file, reporting bad records by id.

@@ -4,6 +4,10 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
 # ---
 
 # %% [markdown]
@@ -15,7 +19,7 @@
 # four stains: the antibody against the protein (green), the nucleus (blue), microtubules (red)
 # and the endoplasmic reticulum (yellow). Experts annotate each image with the compartments the
 # protein is in, often several. The study rebuilt here used the image set of the HPA challenge at
-# **CYTO 2017**, annotated with **13 classes**, and compared two networks that share one
+# **CYTO 2017** {cite:p}`cyto2017challenge`, annotated with **13 classes**, and compared two networks that share one
 # convolutional base:
 #
 # * a **CNN** — the base, then three fully connected layers and 13 sigmoid outputs;

@@ -70,7 +70,8 @@ def read_nucleus_image(path: str | os.PathLike, size: int) -> np.ndarray:
 
 
 def _safe_name(name: str, taken: set) -> str:
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "protein"
+    # at most 100 characters: file systems refuse names over 255 bytes (a 300-character FASTA id)
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:100].strip("._") or "protein"
     out, k = base, 2
     while out.lower() in taken:
         out, k = f"{base}_{k}", k + 1
@@ -134,10 +135,17 @@ class Predictor:
         except RuntimeError as exc:
             raise DataError(f"{weights}: weights do not fit the exported configuration ({str(exc).splitlines()[0]})") from None
         model.eval().to(device)
-        embedder = embedder_from_spec(export["embedder"], device=device, esm_weights=esm_weights)
+        from atlaskit.data.model_weights import RegisteredESM2Weights
+
+        embedder = embedder_from_spec(export["embedder"], device=device, esm_weights=esm_weights,
+                                      registered=RegisteredESM2Weights())
         size = int(export["image_size"])
         nfile = folder / export.get("nucleus", "nucleus.npy")
-        nucleus = np.load(nfile, allow_pickle=False) if nfile.is_file() else _default_nucleus(size)
+        try:
+            nucleus = np.load(nfile, allow_pickle=False) if nfile.is_file() else _default_nucleus(size)
+        except ValueError as exc:  # a pickled (object) array is refused: loading it could run code
+            raise DataError(f"{nfile}: not a plain numeric .npy array ({str(exc).splitlines()[0]}); it is refused "
+                            "because unpickling could run code. Replace it with np.save of a 2-D float array") from None
         return cls(model, export["variant"], tuple(export["classes"]), tuple(export.get("class_labels", export["classes"])),
                    embedder, nucleus.astype(np.float32), folder)
 
@@ -190,18 +198,54 @@ class PredictResult:
     model_folder: Path
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(values: pd.Series) -> pd.Series:
+    """Text cells that a spreadsheet would run as a formula (starting with ``= + - @``, tab or CR)
+    prefixed with ``'`` (the OWASP advice against CSV injection); other values unchanged."""
+    return values.map(lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v)
+
+
+def _remove_earlier_prediction(out: Path) -> None:
+    """Delete what an earlier :func:`predict_fasta` wrote in ``out``: the PNGs its table names,
+    ``predictions.csv`` and ``skipped.csv`` (nothing else)."""
+    table = out / "predictions.csv"
+    try:
+        images = pd.read_csv(table, usecols=["image"])["image"].dropna().astype(str)
+    except (ValueError, KeyError, OSError, pd.errors.ParserError):
+        images = pd.Series([], dtype=str)
+    for name in images:
+        if name.endswith(".png") and Path(name).name == name:  # a plain file of this folder only
+            (out / name).unlink(missing_ok=True)
+    table.unlink(missing_ok=True)
+    (out / "skipped.csv").unlink(missing_ok=True)
+
+
 def predict_fasta(fasta: str | os.PathLike, *, out_dir: str | os.PathLike, variant: str = "single-2",
                   checkpoint: str | os.PathLike | None = None, nucleus: str | os.PathLike | None = None,
                   device: str = "cpu", esm_weights: str | os.PathLike | None = None,
-                  runs_root: str | os.PathLike | None = None) -> PredictResult:
+                  runs_root: str | os.PathLike | None = None, overwrite: bool = False) -> PredictResult:
     """Batch prediction: ``predictions.csv`` + one PNG per protein in ``out_dir``.
 
     Bad FASTA records (empty, letters that are not amino acids, duplicate ids, headers without
     an id) are skipped and listed by id and line in ``skipped.csv`` and in the result. No good
-    record at all is an error.
+    record at all is an error. Ids that a spreadsheet would read as a formula are written with a
+    leading ``'`` (:func:`csv_safe`).
+
+    ``out_dir`` must not hold an earlier prediction (its images would mix with the new ones)
+    unless ``overwrite`` is true, which first deletes the earlier prediction's files.
     """
+    from atlaskit._atomic import check_writable_file
     from atlaskit.data.sequences import read_fasta_report
 
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"--out {out} is a file; name a folder for the predictions")
+    if (out / "predictions.csv").exists() and not overwrite:
+        raise ParameterError(f"--out {out} holds an earlier prediction (predictions.csv) whose images would mix "
+                             "with the new ones; choose a new folder, or pass --overwrite to replace it")
+    check_writable_file(out / "predictions.csv", "the predictions")  # before the model is loaded
     records, problems = read_fasta_report(fasta)
     skipped = pd.DataFrame([{"id": p.id, "line": p.line, "reason": p.message} for p in problems],
                            columns=["id", "line", "reason"])
@@ -212,7 +256,8 @@ def predict_fasta(fasta: str | os.PathLike, *, out_dir: str | os.PathLike, varia
     size = predictor.model.config.image_size
     nuc = read_nucleus_image(nucleus, size) if nucleus is not None else None
     table, images = predictor.predict([(r.id, r.sequence) for r in records], nuc)
-    out = Path(out_dir)
+    if overwrite and (out / "predictions.csv").exists():
+        _remove_earlier_prediction(out)
     out.mkdir(parents=True, exist_ok=True)
     import imageio.v3 as iio
 
@@ -223,6 +268,6 @@ def predict_fasta(fasta: str | os.PathLike, *, out_dir: str | os.PathLike, varia
         iio.imwrite(out / name, np.clip(np.round(img * 255), 0, 255).astype(np.uint8))
         names.append(name)
     table["image"] = names
-    table.to_csv(out / "predictions.csv", index=False)
-    skipped.to_csv(out / "skipped.csv", index=False)
+    table.assign(id=csv_safe(table["id"])).to_csv(out / "predictions.csv", index=False)
+    skipped.assign(id=csv_safe(skipped["id"])).to_csv(out / "skipped.csv", index=False)
     return PredictResult(table, skipped, out, predictor.folder)

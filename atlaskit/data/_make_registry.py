@@ -9,6 +9,9 @@ The mirror holds the files' bytes (sha256 and size are computed from it); this s
 bytes cannot tell: each file's public source, licence, description and transform. It is never
 imported at run time: the package reads only the JSON it writes.
 
+On-request entries (:data:`ON_REQUEST`: model weights, fetched only when named) need not be in the
+mirror: their sha256 and size are written here, from the public source.
+
 Sources are pinned to commits. Where only an abbreviated commit is known (the mirror's README
 gives 8 hex digits and the full id could not be confirmed), the abbreviated id is used:
 GitHub resolves it in raw URLs, and the sha256 check still protects users if it ever stops.
@@ -121,6 +124,26 @@ FILES: dict[str, tuple[str, str, str, str | None]] = {
         "licence of the czbiohub/opencell files (Chan Zuckerberg Biohub Software License)", None),
 }
 
+# Files fetched only when named (Entry.on_request): large model weights no chapter or test downloads.
+# They need not be in the mirror; sha256 and size come from the Hugging Face repositories' public
+# Git-LFS pointers (the `oid sha256:` and `size` lines of model.safetensors).
+# name -> (url, licence, description, sha256, size)
+HF = "https://huggingface.co/facebook"
+ESM_LICENCE = "MIT (facebookresearch/esm; Hugging Face facebook/esm2_* model cards)"
+ESM2_SAFETENSORS = ("weights in the Hugging Face safetensors layout (transformers EsmForMaskedLM key names), "
+                    "read by atlaskit.models.esm_weights; sha256 and size from the public Git-LFS pointer; "
+                    "fetched only on request")
+ON_REQUEST: dict[str, tuple[str, str, str, str, int]] = {
+    "weights/esm2/esm2_t6_8M_UR50D.safetensors": (
+        f"{HF}/esm2_t6_8M_UR50D/resolve/main/model.safetensors", ESM_LICENCE,
+        f"ESM2 8M protein language model (6 layers, 320-d, 20 heads, 33 tokens): {ESM2_SAFETENSORS}",
+        "c78322372c5f2a2db07ff6df20637701d82eb255aa32e2623c2db18553db28d9", 31_375_984),
+    "weights/esm2/esm2_t12_35M_UR50D.safetensors": (
+        f"{HF}/esm2_t12_35M_UR50D/resolve/main/model.safetensors", ESM_LICENCE,
+        f"ESM2 35M protein language model (12 layers, 480-d, 20 heads, 33 tokens): {ESM2_SAFETENSORS}",
+        "da93c01fb49062629d1e9040290fda26b7a69bb3daaccf8c2c16adf509f086d8", 136_000_488),
+}
+
 # Groups whose files lie in sub-folders: one group per data set, not one per sub-folder.
 NESTED_GROUPS = ("hpa/inpainting-cells", "yeast/chong-wt2-toy")
 
@@ -218,12 +241,23 @@ def describe_folder_file(group: str, filename: str) -> tuple[str, str, str, str 
     raise KeyError(f"{group}/{filename}")
 
 
+def on_request_entries() -> list[Entry]:
+    """The :data:`ON_REQUEST` entries (whether or not the mirror holds their files)."""
+    return [Entry(name=name, url=url, sha256=sha256, size=size, licence=licence, description=description,
+                  group=group_of(name), on_request=True)
+            for name, (url, licence, description, sha256, size) in ON_REQUEST.items()]
+
+
 def build_entries(mirror: Path) -> list[Entry]:
-    """One entry per file of ``mirror`` (README.md excepted), sorted by name."""
-    entries = []
+    """One entry per file of ``mirror`` (README.md excepted) plus the on-request ones, sorted by name."""
+    entries = on_request_entries()
     for path in sorted(p for p in mirror.rglob("*") if p.is_file()):
         name = path.relative_to(mirror).as_posix()
         if name == "README.md":
+            continue
+        if name in ON_REQUEST:  # a mirror may hold them: it must hold the registered bytes
+            if sha256sum(path) != ON_REQUEST[name][3]:
+                raise SystemExit(f"mirror file {name} does not match its registered sha256")
             continue
         group = group_of(name)
         try:
@@ -236,7 +270,7 @@ def build_entries(mirror: Path) -> list[Entry]:
     missing = set(FILES) - {e.name for e in entries}
     if missing:
         raise SystemExit(f"files listed here but absent from the mirror: {sorted(missing)}")
-    return entries
+    return sorted(entries, key=lambda e: PurePosixPath(e.name).parts)  # the order of the mirror walk
 
 
 def render(entries: list[Entry]) -> str:
@@ -248,7 +282,8 @@ def render(entries: list[Entry]) -> str:
                    "sha256 and size are those of the final (transformed) file; no transform: identical "
                    "to the download.",
     }
-    records = [json.dumps({k: v for k, v in e.to_dict().items() if not (k == "transform" and v is None)},
+    defaults = {"transform": None, "on_request": False}  # left out: most entries have them
+    records = [json.dumps({k: v for k, v in e.to_dict().items() if not (k in defaults and v is defaults[k])},
                           ensure_ascii=False) for e in entries]
     lines = [f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}," for k, v in head.items()]
     return "{\n" + "\n".join(lines) + '\n "files": [\n  ' + ",\n  ".join(records) + "\n ]\n}\n"

@@ -16,6 +16,12 @@ each file once, and an interruption (Ctrl-C, a crash) never leaves a file at its
 The manifest, ``registry.json`` beside this module, holds only metadata; it is regenerated from a
 mirror folder by the maintainer script ``_make_registry.py``.
 
+Some entries are fetched *on request* only (``Entry.on_request``: large model weights such as
+ESM2's): they are fetched, cached, mirrored and verified like every other file when named
+(``fetch(name)``, ``atlaskit data fetch <name>``), but :func:`entries`, :func:`groups`,
+:func:`status` and ``atlaskit data fetch --all`` leave them out unless asked
+(``on_request=True``), so that no default run or prefetch downloads them.
+
 Examples
 --------
 >>> from atlaskit.data import registry
@@ -46,6 +52,7 @@ import requests
 
 from atlaskit._atomic import LOCKS as _LOCKS  # cache sub-folder of the per-entry lock files
 from atlaskit._atomic import atomic_write, file_lock
+from atlaskit.data.verify import bounded_download, verified_in_process
 from atlaskit.errors import DataError, FetchError
 
 __all__ = [
@@ -97,6 +104,10 @@ class Entry:
         (decompress), ``"zip-member:<member>"`` (one member of a zip archive, e.g. a wheel) or
         ``"torch-dict-to-fasta:<table>"`` (a ``torch.save``-d dict gene -> sequence written as FASTA,
         with UniProt ids from the registered CSV ``<table>``).
+    on_request : bool
+        Fetched only when named (large model weights): left out of :meth:`Registry.entries`,
+        :meth:`Registry.groups`, :meth:`Registry.status` and ``atlaskit data fetch --all`` unless
+        they are called with ``on_request=True``.
     """
 
     name: str
@@ -107,6 +118,7 @@ class Entry:
     description: str
     group: str
     transform: str | None = None
+    on_request: bool = False
 
     def __post_init__(self) -> None:
         problems = _entry_problems(self)
@@ -149,6 +161,8 @@ def _entry_problems(entry: Entry) -> list[str]:
         problems.append("size must be a non-negative integer")
     if urlsplit(entry.url).scheme not in ("http", "https"):
         problems.append("url must be an http(s) URL")
+    if not isinstance(entry.on_request, bool):
+        problems.append("on_request must be true or false")
     if not entry.name.startswith(entry.group + "/"):
         problems.append(f"group {entry.group!r} is not a folder holding the file")
     if entry.transform is not None and entry.transform_kind not in _TRANSFORMS:
@@ -305,9 +319,9 @@ class Registry:
 
     # ---- what is registered
 
-    def entries(self) -> dict[str, Entry]:
-        """All entries, by name."""
-        return dict(self._entries)
+    def entries(self, *, on_request: bool = False) -> dict[str, Entry]:
+        """The entries fetched by default, by name; ``on_request=True``: also the on-request ones."""
+        return {n: e for n, e in self._entries.items() if on_request or not e.on_request}
 
     def entry(self, name: str) -> Entry:
         """The entry called ``name``.
@@ -322,9 +336,9 @@ class Registry:
         except KeyError:
             raise FetchError(_unknown("file", name, self._entries)) from None
 
-    def groups(self) -> list[str]:
-        """The groups (folders) of the registered files, sorted."""
-        return sorted({e.group for e in self._entries.values()})
+    def groups(self, *, on_request: bool = False) -> list[str]:
+        """The groups (folders) of the registered files, sorted (see :meth:`entries`)."""
+        return sorted({e.group for e in self.entries(on_request=on_request).values()})
 
     def members(self, group: str) -> list[Entry]:
         """Entries of the files under the folder ``group`` (sub-folders included), sorted by name."""
@@ -391,6 +405,9 @@ class Registry:
         cached = self._from_cache(entry, remove_corrupt=False)
         if cached:
             return cached
+        if (self.cache_dir() / entry.name).is_file():  # there but corrupt: removed (under the lock,
+            with self._lock(entry):                    # with a warning) whichever source serves it now
+                self._from_cache(entry)
         mirrored = self._from_mirrors(entry)
         if mirrored and not fill_cache:
             return mirrored
@@ -414,8 +431,8 @@ class Registry:
             self._fill(entry, self._from_mirrors(entry), progress)
         return self.cache_dir() / group
 
-    def status(self):
-        """Where each registered file is found now.
+    def status(self, *, on_request: bool = False):
+        """Where each registered file is found now (on-request files only with ``on_request=True``).
 
         Returns
         -------
@@ -427,7 +444,7 @@ class Registry:
         import pandas as pd
 
         rows = []
-        for name, entry in sorted(self._entries.items()):
+        for name, entry in sorted(self.entries(on_request=on_request).items()):
             path, where = self._from_cache(entry, remove_corrupt=False), "cache"
             if path is None:
                 path, where = self._from_mirrors(entry), "mirror"
@@ -489,10 +506,10 @@ class Registry:
         path = self.cache_dir() / entry.name
         if not path.is_file():
             return None
-        if self._stamp_matches(path, entry):
-            return path
-        if path.stat().st_size == entry.size and sha256sum(path) == entry.sha256:
-            self._write_stamp(path, entry)
+        # By content, once per process (a stamp alone would trust an edit that restored the mtime).
+        if verified_in_process(path, entry.size, entry.sha256):
+            if not self._stamp_matches(path, entry):
+                self._write_stamp(path, entry)
             return path
         if not remove_corrupt:
             return None
@@ -633,9 +650,12 @@ class Registry:
             expected = int(length) if length and length.isdigit() else None
             received = 0
             part.parent.mkdir(parents=True, exist_ok=True)
+            limit = entry.size if entry.transform is None else None  # the bytes on the wire are the file's
             with open(part, "ab" if offset else "wb") as out, _progress_bar(
                     entry, progress, offset, None if expected is None else offset + expected) as bar:
-                for chunk in response.iter_content(_NET_CHUNK):
+                for chunk in bounded_download(response.iter_content(_NET_CHUNK), limit=limit, offset=offset,
+                                              announced=expected, out=out, part=part, name=entry.name,
+                                              url=entry.url):
                     out.write(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
@@ -708,14 +728,15 @@ def default_registry() -> Registry:
     return Registry(load_manifest())
 
 
-def entries() -> dict[str, Entry]:
-    """All registered files, by name (see :class:`Entry`)."""
-    return default_registry().entries()
+def entries(*, on_request: bool = False) -> dict[str, Entry]:
+    """The registered files fetched by default, by name (see :class:`Entry`); ``on_request=True``:
+    also those fetched only when named (model weights)."""
+    return default_registry().entries(on_request=on_request)
 
 
-def groups() -> list[str]:
-    """The groups (folders) of the registered files."""
-    return default_registry().groups()
+def groups(*, on_request: bool = False) -> list[str]:
+    """The groups (folders) of the registered files (see :func:`entries`)."""
+    return default_registry().groups(on_request=on_request)
 
 
 def fetch(name: str, *, progress: bool = True, fill_cache: bool = False) -> Path:
@@ -744,9 +765,9 @@ def mirror_dirs() -> list[Path]:
     return default_registry().mirror_dirs()
 
 
-def status():
+def status(*, on_request: bool = False):
     """A DataFrame telling where each registered file is found now (see :meth:`Registry.status`)."""
-    return default_registry().status()
+    return default_registry().status(on_request=on_request)
 
 
 FileKey = tuple[str, int, int]

@@ -34,15 +34,20 @@ Input rules (every embedder)
 
 ESM2 weights
 ------------
-:func:`find_esm2_weights` looks, in this order, at ``$ATLASKIT_ESM_WEIGHTS`` (a ``.pt`` file, or
-a folder holding ``<model name>.pt``) and at the torch-hub cache
-(``torch.hub.get_dir()/checkpoints/<model name>.pt``, where fair-esm downloads to). Files are
-read with :func:`esm.pretrained.load_model_and_alphabet_local`; since torch 2.6 ``torch.load``
-refuses pickled objects by default, and the fair-esm checkpoints store their configuration as an
-``argparse.Namespace``, exactly that one class is allow-listed (nothing else is unpickled).
+:func:`find_esm2_weights` looks, in this order, at ``$ATLASKIT_ESM2`` and then its older alias
+``$ATLASKIT_ESM_WEIGHTS`` (a ``.safetensors`` or ``.pt`` file, or a folder holding
+``<model name>.safetensors`` or ``<model name>.pt``), at the data registry's verified copy when
+the caller hands one in (``registered``: an
+:class:`atlaskit.data.model_weights.RegisteredESM2Weights`; this module never imports the data
+layer), and at the torch-hub cache (``torch.hub.get_dir()/checkpoints/<model name>.pt``, where
+fair-esm downloads to). ``.safetensors`` files (the Hugging Face layout) are read without any
+unpickling by :mod:`atlaskit.models.esm_weights`. ``.pt`` files (fair-esm's) are read with
+:func:`esm.pretrained.load_model_and_alphabet_local` under ``torch.load(weights_only=True)``;
+the fair-esm checkpoints store their configuration as an ``argparse.Namespace``, so exactly that
+one class is allow-listed (nothing else is unpickled; a file holding anything else is refused).
 :func:`select_embedder` is what a chapter calls: it returns ESM2 when the weights are found (or,
-with ``download=True``, can be downloaded) and otherwise the composition embedder together with
-a message saying so. A randomly initialised ESM2 is never returned: :class:`ESM2Embedder` only
+with ``download=True``, can be downloaded) and otherwise the targeting-signal embedder together
+with a message saying so. A randomly initialised ESM2 is never returned: :class:`ESM2Embedder` only
 exists with loaded weights, and a known model's shape is checked against its name.
 
 Long sequences
@@ -63,18 +68,20 @@ import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Protocol
 
 import numpy as np
 
 from atlaskit._text import _ASCII_UPPER
-from atlaskit.errors import DataError, ParameterError
+from atlaskit.errors import AtlaskitError, DataError, ParameterError
 from atlaskit.models.sequence_features import LETTER_ROWS, SIGNAL_FEATURES, STANDARD20, signal_features
 
 __all__ = [
     "STANDARD",
     "ESM2_MODELS",
+    "ESM2_ENV",
     "ESM_WEIGHTS_ENV",
+    "WeightsSource",
     "clean_sequence",
     "as_records",
     "SequenceEmbedder",
@@ -102,8 +109,21 @@ ESM2_MODELS: dict[str, tuple[int, int]] = {
     "esm2_t30_150M_UR50D": (30, 640),
     "esm2_t33_650M_UR50D": (33, 1280),
 }
-#: Environment variable naming a weights file or a folder of ``<model name>.pt`` files.
+#: Environment variable naming an ESM2 weights file (``.safetensors`` or ``.pt``) or a folder of them.
+ESM2_ENV = "ATLASKIT_ESM2"
+#: Older name of :data:`ESM2_ENV`, still read (after it).
 ESM_WEIGHTS_ENV = "ATLASKIT_ESM_WEIGHTS"
+_WEIGHT_SUFFIXES = (".safetensors", ".pt")
+
+
+class WeightsSource(Protocol):
+    """Where registered weights come from (:class:`atlaskit.data.model_weights.RegisteredESM2Weights`)."""
+
+    def locate(self, model_name: str, download: bool = False) -> Path | None:
+        """A verified local file of ``model_name``'s weights (downloaded with ``download``), or None."""
+
+    def describe(self, model_name: str) -> str:
+        """Where it looks, for messages."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,29 +381,63 @@ def window_starts(length: int, window: int, stride: int) -> list[int]:
     return starts
 
 
-def esm2_search_locations(model_name: str) -> list[Path]:
-    """Where :func:`find_esm2_weights` looks for ``<model_name>.pt``, in order."""
+def _env_locations(model_name: str) -> list[Path]:
     places: list[Path] = []
-    env = os.environ.get(ESM_WEIGHTS_ENV, "").strip()
-    if env:
-        p = Path(env).expanduser()
-        places.append(p if p.suffix == ".pt" else p / f"{model_name}.pt")
-    import torch
-
-    places.append(Path(torch.hub.get_dir()) / "checkpoints" / f"{model_name}.pt")
+    for var in (ESM2_ENV, ESM_WEIGHTS_ENV):
+        env = os.environ.get(var, "").strip()
+        if env:
+            p = Path(env).expanduser()
+            places += [p] if p.suffix in _WEIGHT_SUFFIXES else [p / f"{model_name}{s}" for s in _WEIGHT_SUFFIXES]
     return places
 
 
-def find_esm2_weights(model_name: str) -> Path | None:
-    """The first existing weights file for ``model_name`` (see :func:`esm2_search_locations`).
+def esm2_search_locations(model_name: str) -> list[Path]:
+    """The files :func:`find_esm2_weights` looks at for ``model_name``, in order (without the
+    data registry's, which only its caller knows)."""
+    import torch
 
-    A ``$ATLASKIT_ESM_WEIGHTS`` file counts only if its name is ``<model_name>.pt`` (fair-esm
-    derives the architecture from the file name).
+    return _env_locations(model_name) + [Path(torch.hub.get_dir()) / "checkpoints" / f"{model_name}.pt"]
+
+
+def _weights_model(path: Path) -> str | None:
+    """The model a weights file holds: a ``.pt``'s file name; a ``.safetensors`` header's
+    architecture (None when unreadable: loading it then says why)."""
+    if path.suffix == ".pt":
+        return path.stem
+    from atlaskit.models.esm_weights import safetensors_architecture
+
+    try:
+        return safetensors_architecture(path)["name"]
+    except DataError:
+        return None
+
+
+def find_esm2_weights(model_name: str, *, registered: WeightsSource | None = None) -> Path | None:
+    """The first weights file for ``model_name``: ``$ATLASKIT_ESM2`` / ``$ATLASKIT_ESM_WEIGHTS``,
+    then ``registered`` (the data registry's verified copy, never downloaded here), then torch hub.
+
+    A ``.pt`` file counts only if its name is ``<model_name>.pt`` (fair-esm derives the
+    architecture from the file name); a ``.safetensors`` file named otherwise (``model.safetensors``)
+    counts if its tensors have ``model_name``'s architecture, or if its header cannot be read (so
+    that loading it says what is wrong).
     """
-    for p in esm2_search_locations(model_name):
-        if p.is_file() and p.stem == model_name:
+    for p in _env_locations(model_name):
+        if p.is_file() and _weights_model(p) in (model_name, None):
             return p
-    return None
+    found = registered.locate(model_name, download=False) if registered is not None else None
+    if found is not None:
+        return Path(found)
+    hub = esm2_search_locations(model_name)[-1]
+    return hub if hub.is_file() else None
+
+
+def _looked_at(model_name: str, registered: WeightsSource | None) -> str:
+    from atlaskit._text import display_path
+
+    places = [display_path(p) for p in esm2_search_locations(model_name)]
+    if registered is not None:
+        places.insert(-1, registered.describe(model_name))
+    return ", ".join(places)
 
 
 def _weights_fingerprint(path: Path) -> str:
@@ -485,20 +539,31 @@ class ESM2Embedder(SequenceEmbedder):
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, *, device: str = "cpu", **kw) -> "ESM2Embedder":
-        """Load weights from a fair-esm ``.pt`` file (named ``<model name>.pt``)."""
+        """Load weights from a Hugging Face ``.safetensors`` file (any name; see
+        :mod:`atlaskit.models.esm_weights`) or a fair-esm ``.pt`` file (named ``<model name>.pt``)."""
         path = Path(path).expanduser()
         if not path.is_file():
             raise DataError(f"{path}: no such ESM2 weights file")
-        if not path.stem.startswith("esm2"):
+        if path.suffix == ".safetensors":
+            from atlaskit.models.esm_weights import load_esm2_safetensors
+
+            model, alphabet, name = load_esm2_safetensors(path)
+        elif path.suffix != ".pt":
+            raise DataError(f"{path}: ESM2 weights are a .safetensors (Hugging Face) or .pt (fair-esm) file")
+        elif not path.stem.startswith("esm2"):
             raise DataError(f"{path}: ESM2 weights files are named esm2_*.pt (fair-esm reads the architecture from the name)")
-        model, alphabet = _load_esm_file(path)
-        return cls(model, alphabet, name=path.stem, weights_id=_weights_fingerprint(path), device=device,
+        else:
+            (model, alphabet), name = _load_esm_file(path), path.stem
+        return cls(model, alphabet, name=name, weights_id=_weights_fingerprint(path), device=device,
                    source=str(path), **kw)
 
     @classmethod
     def from_pretrained(cls, model_name: str = "esm2_t33_650M_UR50D", *, download: bool = False,
-                        device: str = "cpu", **kw) -> "ESM2Embedder":
+                        device: str = "cpu", registered: WeightsSource | None = None, **kw) -> "ESM2Embedder":
         """Load a known model from a local file (:func:`find_esm2_weights`), or download it.
+
+        With ``download``, a model that ``registered`` knows is downloaded through it (the data
+        registry: sha256-verified safetensors); any other through fair-esm's torch-hub loader.
 
         Raises
         ------
@@ -508,15 +573,21 @@ class ESM2Embedder(SequenceEmbedder):
         """
         if model_name not in ESM2_MODELS:
             raise ParameterError(f"unknown ESM2 model {model_name!r}; known: {', '.join(ESM2_MODELS)}")
-        path = find_esm2_weights(model_name)
+        path = find_esm2_weights(model_name, registered=registered)
         if path is not None:
-            return cls.from_file(path, device=device, **kw)
+            return cls._named(model_name, path, device, kw)
         if not download:
-            looked = ", ".join(str(p) for p in esm2_search_locations(model_name))
             raise DataError(
-                f"no weights for {model_name} (looked at: {looked}); set ${ESM_WEIGHTS_ENV} to the file or "
-                "its folder, or allow the download"
+                f"no weights for {model_name} (looked at: {_looked_at(model_name, registered)}); set ${ESM2_ENV} "
+                "to the file or its folder, or allow the download"
             )
+        if registered is not None:
+            try:
+                path = registered.locate(model_name, download=True)
+            except AtlaskitError as exc:
+                raise DataError(f"could not download {model_name}: {exc}") from None
+            if path is not None:
+                return cls._named(model_name, path, device, kw)
         import esm
         import torch
 
@@ -529,6 +600,14 @@ class ESM2Embedder(SequenceEmbedder):
         weights_id = _weights_fingerprint(path) if path is not None else "hub"
         return cls(model, alphabet, name=model_name, weights_id=weights_id, device=device,
                    source=str(path or "torch hub"), **kw)
+
+    @classmethod
+    def _named(cls, model_name: str, path: Path, device: str, kw: dict) -> "ESM2Embedder":
+        """:meth:`from_file`, refusing a file that holds another model than ``model_name``."""
+        e = cls.from_file(path, device=device, **kw)
+        if e.name != model_name:
+            raise DataError(f"{path}: holds {e.name} ({e.num_layers} layers of {e.dim}), not {model_name}")
+        return e
 
     # -- embedding
     def _windows(self, sequences: list[str]) -> list[tuple[int, int, str]]:
@@ -595,7 +674,7 @@ class EmbedderChoice:
 
 
 def select_embedder(embedder: str = "auto", *, esm_model: str = "esm2_t33_650M_UR50D", download: bool = False,
-                    device: str = "cpu", **esm_kw) -> EmbedderChoice:
+                    device: str = "cpu", registered: WeightsSource | None = None, **esm_kw) -> EmbedderChoice:
     """Pick the sequence embedder of a chapter run.
 
     Parameters
@@ -608,8 +687,13 @@ def select_embedder(embedder: str = "auto", *, esm_model: str = "esm2_t33_650M_U
     esm_model : str
         The ESM2 model for ``"auto"``/``"esm2"`` (one of :data:`ESM2_MODELS`).
     download : bool
-        Allow fair-esm to download missing weights into the torch-hub cache.
+        Allow downloading missing weights: through ``registered`` when it knows the model (into the
+        atlaskit cache, sha256-verified), else by fair-esm into the torch-hub cache.
     device : str
+    registered : WeightsSource, optional
+        The data registry's ESM2 files
+        (:class:`atlaskit.data.model_weights.RegisteredESM2Weights`), looked at after
+        ``$ATLASKIT_ESM2`` and before torch hub.
     **esm_kw
         ``window``, ``stride``, ``max_tokens`` for :class:`ESM2Embedder`.
     """
@@ -623,19 +707,24 @@ def select_embedder(embedder: str = "auto", *, esm_model: str = "esm2_t33_650M_U
         name = esm_model if embedder in ("auto", "esm2") else embedder
         if name not in ESM2_MODELS:
             raise ParameterError(f"unknown ESM2 model {name!r}; known: {', '.join(ESM2_MODELS)}")
+        found = find_esm2_weights(name, registered=registered)
         try:
-            e = ESM2Embedder.from_pretrained(name, download=download, device=device, **esm_kw)
+            e = ESM2Embedder.from_pretrained(name, download=download, device=device, registered=registered, **esm_kw)
         except DataError as exc:
             if embedder != "auto":
                 raise
-            looked = ", ".join(str(p) for p in esm2_search_locations(name))
-            why = f"the download failed: {exc}" if download else "downloads are off"
+            looked = _looked_at(name, registered)
+            if found is not None:
+                what = f"ESM2 weights for {name} were found but could not be loaded ({exc})"
+            else:
+                why = f"the download failed: {exc}" if download else "downloads are off"
+                what = f"ESM2 weights for {name} were not found (looked at: {looked}; {why})"
             message = (
-                f"ESM2 weights for {name} were not found (looked at: {looked}; {why}). "
+                f"{what}. "
                 f"Using the targeting-signal embedder ({len(SIGNAL_FEATURES)} features: signal peptide, presequence, "
                 "NLS, transmembrane and C-terminal motifs, disorder, regional composition) instead; a randomly "
-                "initialised ESM2 is never used in its place. To use ESM2, put the fair-esm file "
-                f"{name}.pt in one of those places or set ${ESM_WEIGHTS_ENV}."
+                f"initialised ESM2 is never used in its place. To use ESM2, set ${ESM2_ENV} to a weights file "
+                f"(the Hugging Face model.safetensors of facebook/{name}, or fair-esm's {name}.pt)."
             )
             return EmbedderChoice(SignalEmbedder(), embedder, True, message)
         return EmbedderChoice(e, embedder, False,
@@ -645,7 +734,8 @@ def select_embedder(embedder: str = "auto", *, esm_model: str = "esm2_t33_650M_U
     )
 
 
-def embedder_from_spec(spec: Mapping, *, device: str = "cpu", esm_weights: str | os.PathLike | None = None) -> SequenceEmbedder:
+def embedder_from_spec(spec: Mapping, *, device: str = "cpu", esm_weights: str | os.PathLike | None = None,
+                       registered: WeightsSource | None = None) -> SequenceEmbedder:
     """Rebuild the embedder described by :meth:`SequenceEmbedder.spec` (e.g. for ``predict``).
 
     An ESM2 spec needs the same weights: found by :func:`find_esm2_weights` or given as
@@ -661,12 +751,11 @@ def embedder_from_spec(spec: Mapping, *, device: str = "cpu", esm_weights: str |
             raise DataError(f"this model was trained on {spec.get('key')} features; this atlaskit computes {e.key}")
         return e
     model = spec.get("model") or kind
-    path = Path(esm_weights).expanduser() if esm_weights else find_esm2_weights(str(model))
+    path = Path(esm_weights).expanduser() if esm_weights else find_esm2_weights(str(model), registered=registered)
     if path is None:
-        looked = ", ".join(str(p) for p in esm2_search_locations(str(model)))
         raise DataError(
             f"this model was trained on {model} embeddings, but no weights for {model} were found "
-            f"(looked at: {looked}); set ${ESM_WEIGHTS_ENV}"
+            f"(looked at: {_looked_at(str(model), registered)}); set ${ESM2_ENV}"
         )
     e = ESM2Embedder.from_file(path, device=device, window=int(spec.get("window", 1022)), stride=int(spec.get("stride", 511)))
     if spec.get("weights_id") not in (None, e.weights_id):

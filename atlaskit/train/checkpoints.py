@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import os
 import pickle
 import re
+import struct
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -115,12 +118,108 @@ class History:
 # --------------------------------------------------------------------------- checkpoint files
 
 
+#: key of the content checksum inside every checkpoint written by :func:`save_checkpoint`
+INTEGRITY_KEY = "integrity"
+DIGEST_METHOD = "atlaskit.content-sha256/1"
+#: the entries whose floating-point tensors are model weights, checked finite on load
+WEIGHT_KEYS = ("model", "state_dict")
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint was loaded without being verified (written before checkpoints carried a checksum)."""
+
+
+class _Undigestible(TypeError):
+    pass
+
+
+def _feed(h, obj) -> None:
+    """Feed a canonical byte form of ``obj`` (tensors and plain Python types) to the hash ``h``.
+
+    Type tags and lengths keep different structures apart (``{1: x}`` vs ``{"1": x}``, ``[a, b]``
+    vs ``(a, b)``); dict order is insertion order, which pickling preserves.
+    """
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach()
+        if t.is_sparse or t.is_quantized:
+            raise _Undigestible(f"cannot checksum a {t.layout}/{t.dtype} tensor")
+        t = t.cpu().contiguous().reshape(-1)
+        h.update(b"T%s%s;" % (str(obj.dtype).encode(), repr(tuple(obj.shape)).encode()))
+        if t.numel():
+            h.update(t.view(torch.uint8).numpy())
+    elif isinstance(obj, np.ndarray):
+        a = np.ascontiguousarray(obj)
+        if a.dtype.hasobject:
+            raise _Undigestible("cannot checksum an object array")
+        h.update(b"A%s%s;" % (a.dtype.str.encode(), repr(a.shape).encode()))
+        h.update(a.reshape(-1).view(np.uint8))
+    elif isinstance(obj, Mapping):
+        h.update(b"D%d;" % len(obj))
+        for k, v in obj.items():
+            _feed(h, k)
+            _feed(h, v)
+    elif isinstance(obj, (list, tuple)):
+        h.update(b"%s%d;" % (b"L" if isinstance(obj, list) else b"U", len(obj)))
+        for v in obj:
+            _feed(h, v)
+    elif obj is None:
+        h.update(b"N")
+    elif isinstance(obj, (bool, np.bool_)):
+        h.update(b"B1" if obj else b"B0")
+    elif isinstance(obj, (int, np.integer)):
+        h.update(b"I%d;" % int(obj))
+    elif isinstance(obj, (float, np.floating)):
+        h.update(b"F" + struct.pack("<d", float(obj)))
+    elif isinstance(obj, str):
+        b = obj.encode("utf-8", "surrogatepass")
+        h.update(b"S%d;" % len(b) + b)
+    elif isinstance(obj, bytes):
+        h.update(b"Y%d;" % len(obj) + obj)
+    elif isinstance(obj, (torch.dtype, torch.device, torch.Size)):
+        h.update(b"O" + repr(obj).encode() + b";")
+    else:
+        raise _Undigestible(f"cannot checksum a {type(obj).__name__}")
+
+
+def checkpoint_digest(obj: Mapping) -> str:
+    """sha256 (hex) of a checkpoint's content: every tensor's dtype, shape and bytes and every plain
+    value, in a canonical form, the ``integrity`` entry excluded.
+
+    Computed over the content rather than the file's bytes, so the checksum can travel inside the
+    file it checks (one atomic write, nothing to keep in step beside it) and is the same wherever
+    the tensors were mapped on load.
+
+    Raises
+    ------
+    TypeError
+        ``obj`` holds something other than tensors, arrays and plain Python types.
+    """
+    h = hashlib.sha256()
+    _feed(h, {k: v for k, v in obj.items() if k != INTEGRITY_KEY})
+    return h.hexdigest()
+
+
 def save_checkpoint(obj: Mapping, path: str | os.PathLike) -> Path:
     """Write ``obj`` with :func:`torch.save` atomically: to a temporary file in the same folder,
     flushed to disk, then renamed over ``path`` (``os.replace``), so an interruption leaves either
-    the old file or the new one, never half of one."""
+    the old file or the new one, never half of one.
+
+    A mapping gets one more entry, ``"integrity"``: ``{"method", "sha256"}``, the sha256 of its
+    content (:func:`checkpoint_digest`), which :func:`verify_checkpoint` checks on load. It is
+    embedded rather than written to a sidecar file so that the file stays self-contained (copying
+    it copies its check) and the write stays one atomic rename (a sidecar written separately could
+    be left out of step by a crash between the two writes and make a good file look corrupt).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(obj, Mapping):
+        try:
+            digest = checkpoint_digest(obj)
+        except _Undigestible:
+            digest = None  # torch.load(weights_only=True) refuses such a file anyway
+        if digest is not None:
+            obj = {**{k: v for k, v in obj.items() if k != INTEGRITY_KEY},
+                   INTEGRITY_KEY: {"method": DIGEST_METHOD, "sha256": digest}}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -135,18 +234,37 @@ def save_checkpoint(obj: Mapping, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Read a trainer checkpoint with ``torch.load(weights_only=True)``.
+def _nonfinite_weights(obj: Mapping) -> list[str]:
+    """Names of the floating-point weight tensors (under :data:`WEIGHT_KEYS`) holding NaN or inf."""
+    bad = []
+    for key in WEIGHT_KEYS:
+        weights = obj.get(key)
+        if not isinstance(weights, Mapping):
+            continue
+        for name, t in weights.items():
+            if isinstance(t, torch.Tensor) and (t.is_floating_point() or t.is_complex()) \
+                    and not bool(torch.isfinite(t).all()):
+                bad.append(f"{key}.{name}")
+    return bad
+
+
+def verify_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Read any checkpoint written by :func:`save_checkpoint` safely and check it; returns its content.
+
+    Read with ``torch.load(weights_only=True)`` (loading never runs code); the ``integrity``
+    checksum is recomputed and compared, and removed from the result; the model weights (the
+    ``"model"`` or ``"state_dict"`` entry) must be finite. A file written before checkpoints
+    carried a checksum is accepted with a :class:`CheckpointWarning`.
 
     Raises
     ------
     CheckpointError
-        The file is missing, truncated or corrupt, holds objects other than tensors and plain
-        Python types (refused: unpickling them could run code), or is not an atlaskit checkpoint.
+        Missing, truncated or corrupt file, unsafe content, checksum mismatch (the file changed
+        after it was written), or NaN/inf weights; the message names the file and what to do.
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
+        raise CheckpointError(f"no checkpoint at {path}" + (" (it is a folder)" if path.is_dir() else ""))
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -160,6 +278,50 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except Exception as exc:  # zip reader errors, EOFError on an empty file, ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or truncated?): {first}") from exc
+    if not isinstance(obj, dict):
+        return obj
+    stored = obj.pop(INTEGRITY_KEY, None)
+    if stored is None:
+        warnings.warn(f"{path} carries no checksum (written by an older atlaskit): loaded without "
+                      "verifying its content", CheckpointWarning, stacklevel=2)
+    else:
+        if not isinstance(stored, Mapping) or stored.get("method") != DIGEST_METHOD:
+            raise CheckpointError(f"{path}: unknown checksum method "
+                                  f"{stored.get('method') if isinstance(stored, Mapping) else stored!r}; "
+                                  f"this atlaskit verifies {DIGEST_METHOD!r}")
+        try:
+            actual = checkpoint_digest(obj)
+        except TypeError as exc:
+            raise CheckpointError(f"{path}: cannot verify its content ({exc})") from None
+        if actual != stored.get("sha256"):
+            raise CheckpointError(
+                f"{path} failed its integrity check (content sha256 {actual[:12]}…, written as "
+                f"{str(stored.get('sha256'))[:12]}…): the file changed after it was written (disk "
+                "corruption or an edit). Do not use it: delete it (or its run folder) to train again, "
+                "or restore a good copy"
+            )
+    bad = _nonfinite_weights(obj)
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise CheckpointError(f"{path} holds non-finite (NaN or inf) weights in {shown}: the training that "
+                              "wrote it diverged or the file is damaged. Delete it (or its run folder) to "
+                              "train again")
+    return obj
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Read a trainer checkpoint with ``torch.load(weights_only=True)``, verified
+    (:func:`verify_checkpoint`: checksum, finite weights).
+
+    Raises
+    ------
+    CheckpointError
+        The file is missing, truncated or corrupt, holds objects other than tensors and plain
+        Python types (refused: unpickling them could run code), fails its checksum, holds NaN or
+        inf weights, or is not an atlaskit checkpoint.
+    """
+    path = Path(path)
+    obj = verify_checkpoint(path, map_location=map_location)
     if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not an atlaskit training checkpoint (format {CHECKPOINT_FORMAT!r})")
     return obj

@@ -98,7 +98,8 @@ class TrainConfig:
     progress : bool
         tqdm bars on stderr; also off when the environment variable ``ATLASKIT_NO_PROGRESS`` is
         set to anything but ``""``, ``0``, ``false`` or ``no`` (executed notebooks must not get
-        tqdm output), and on ranks other than 0.
+        tqdm output), when stderr is a Jupyter kernel's output (a notebook, papermill), and on
+        ranks other than 0.
     log_every : int
         Steps between refreshes of the running loss in the progress bar (each costs one device
         sync; with progress off there is one sync per epoch).

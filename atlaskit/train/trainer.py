@@ -41,6 +41,12 @@ def _no_progress_env() -> bool:
     return v is not None and v.strip().lower() not in ("", "0", "false", "no")
 
 
+def _stderr_is_notebook_output() -> bool:
+    """Whether stderr is a Jupyter kernel's output stream: its text is stored in the notebook (a
+    papermill run keeps every carriage-return refresh of a bar), so no tqdm bar is drawn there."""
+    return type(sys.stderr).__module__.split(".")[0] == "ipykernel"
+
+
 # --------------------------------------------------------------------------- trainer
 
 
@@ -176,7 +182,8 @@ class Trainer:
         return None if self.checkpoint_dir is None else self.checkpoint_dir / "best.pt"
 
     def _progress(self) -> bool:
-        return bool(self.config.progress) and not _no_progress_env() and self.is_main
+        return (bool(self.config.progress) and not _no_progress_env() and self.is_main
+                and not _stderr_is_notebook_output())
 
     def _autocast(self):
         if self.amp_dtype is None:

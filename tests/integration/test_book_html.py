@@ -28,8 +28,9 @@ def executed_chapters():
 @pytest.fixture(scope="module")
 def html(executed_chapters, tmp_path_factory):
     root = tmp_path_factory.mktemp("book")
-    for item in ("_config.yml", "_toc.yml"):
+    for item in ("_config.yml", "_toc.yml", "references.bib"):
         shutil.copy(book.ROOT / item, root / item)
+    shutil.copytree(book.ROOT / "_assets", root / "_assets")  # the book's own MathJax
     shutil.copytree(book.ROOT / "book", root / "book")
     shutil.copytree(book.ROOT / "notebooks", root / "notebooks")  # the chapters' download links
     return book.build_html(root)
@@ -50,8 +51,10 @@ def test_every_chapter_page_is_rendered_with_offline_plotly(html, executed_chapt
         page = (html / "book" / "chapters" / f"{name}.html").read_text()
         external = re.findall(r'<script[^>]+src="(https?://[^"]+)"', page)
         assert not external, f"{name} loads scripts from the network: {external}"
-        if "Plotly.newPlot" in page:
-            assert "plotly.js v" in page, f"{name} has plotly figures but no embedded plotly.js"
+        if "Plotly.newPlot" in page:  # one shared plotly.js, not one copy per page
+            assert f'src="../../_static/{book.PLOTLY_JS}"' in page, f"{name} does not load _static/{book.PLOTLY_JS}"
+            assert "plotly.js v" not in page, f"{name} embeds its own plotly.js"
+    assert (html / "_static" / book.PLOTLY_JS).is_file()
     assert "Plotly.newPlot" in (html / "book" / "chapters" / "00_data.html").read_text()
 
 

@@ -124,3 +124,19 @@ def test_chapters_side_by_side_share_the_cores(tmp_path, monkeypatch):
         assert f"a threads {expected} {expected}" in _stream_text(out / f"{name}.ipynb")
     assert log[0].startswith("▶ executing 2 chapters, 2 at a time")
     assert json.loads((tmp_path / "_build" / "chapter-times.json").read_text()).keys() == {"05_one", "06_two"}
+
+
+GOOD_WRITE = '# %% tags=["parameters"]\ngreeting = "hello"\n\n# %%\nprint(greeting * 2)\n'
+
+def test_a_failed_final_write_keeps_the_executed_notebook(tmp_path, monkeypatch):
+    monkeypatch.setattr(book, "BUILD", tmp_path / "_build")
+    (tmp_path / "05_demo.py").write_text(GOOD_WRITE)
+    out = tmp_path / "out.ipynb"
+    out.mkdir()  # a folder where the notebook should go: found only after executing
+    with pytest.raises(book.AtlaskitError, match=r"cannot write the executed notebook of 05_demo to .*out\.ipynb: it is a folder.*; it is kept at (.*)$") as err:
+        book.execute_chapter("05_demo", output=out, notebooks=tmp_path)
+    kept = tmp_path / "_build" / "unsaved" / "out.ipynb"
+    assert str(kept) in str(err.value)
+    nb = nbformat.read(kept, as_version=4)
+    assert "hellohello" in "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

@@ -569,3 +569,57 @@ def test_prefetch_command_fills_a_cache_that_serves_every_file_offline(mirror, t
         assert reg.fetch(name).is_relative_to(cache), name
     assert set(reg.status()["where"]) == {"cache"}
 
+
+
+# --------------------------------------------------------------------------------------------------
+# Integrity (issue 23): cache hits re-verified by content, corrupt cache entries removed whichever
+# source serves the file, downloads bounded by the registered size
+
+
+def test_cache_hit_is_rehashed_once_per_process_and_catches_an_edit_with_restored_mtime(http, tmp_path):
+    from atlaskit.data import verify
+
+    entry = served(http, "g/a.bin", DATA)
+    path = make_registry(tmp_path, [entry]).fetch("g/a.bin", progress=False)
+    st = path.stat()
+    with open(path, "r+b") as fh:  # in place: same inode, same size
+        fh.seek(1000)
+        fh.write(bytes([DATA[1000] ^ 1]))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # the stamp's size, mtime and inode match
+    assert reg.Registry([entry], cache=tmp_path / "cache", mirrors=[])._stamp_matches(path, entry)
+    verify.forget()  # a new process: nothing verified yet
+    with pytest.warns(RegistryWarning, match="removing corrupt cached file"):
+        assert make_registry(tmp_path, [entry]).fetch("g/a.bin", progress=False).read_bytes() == DATA
+    assert len(http.requests) == 2
+
+
+def test_corrupt_cache_file_is_removed_when_a_mirror_serves_the_file(http, tmp_path):
+    entry = served(http, "g/a.bin", DATA)
+    mirror = tmp_path / "mirror"
+    (mirror / "g").mkdir(parents=True)
+    (mirror / "g" / "a.bin").write_bytes(DATA)
+    cached = tmp_path / "cache" / "g" / "a.bin"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"y" * len(DATA))
+    with pytest.warns(RegistryWarning, match=rf"removing corrupt cached file {re.escape(str(cached))}"):
+        assert make_registry(tmp_path, [entry], mirrors=[mirror]).fetch("g/a.bin") == mirror / "g" / "a.bin"
+    assert not cached.exists() and http.requests == []
+
+
+def test_download_stops_at_the_registered_size(http, tmp_path):
+    entry = served(http, "g/a.bin", DATA, body=DATA + b"z" * 5_000_000)  # a server that sends too much
+    with pytest.raises(FetchError, match=rf"g/a\.bin from .*: the server announced 5300000 bytes, more than "
+                                         rf"the 300000 bytes registered"):
+        make_registry(tmp_path, [entry]).fetch("g/a.bin", progress=False)
+    assert data_files(tmp_path / "cache") == []  # no .part left
+
+
+def test_resumed_download_is_bounded_too(http, tmp_path):
+    entry = served(http, "g/a.bin", DATA)
+    http.drop_after["/files/g/a.bin"] = 150_000
+    with pytest.raises(FetchError, match="cut off"):
+        make_registry(tmp_path, [entry], retries=0).fetch("g/a.bin", progress=False)
+    http.files["/files/g/a.bin"] = DATA + b"z" * 1000  # the source grew before the resume
+    with pytest.raises(FetchError, match=r"announced 301000 bytes, more than the 300000"):
+        make_registry(tmp_path, [entry]).fetch("g/a.bin", progress=False)
+    assert "Range" in http.requests[-1][1] and data_files(tmp_path / "cache") == []

@@ -84,28 +84,47 @@ def fig_loss_curves(models: Mapping[str, CnnFcnRun]):
     return fig
 
 
+def _percent_text(rates: np.ndarray) -> np.ndarray:
+    """Cell text of a rate matrix: whole percents, blank where the rate is NaN or rounds to 0 %."""
+    pct = np.rint(np.nan_to_num(np.asarray(rates, float)) * 100).astype(int)
+    return np.where(np.isnan(rates) | (pct == 0), "", pct.astype(str))
+
+
 def fig_confusions(evals: Mapping[str, Evaluation]):
-    """Plotly: the two multi-label confusion matrices side by side (rows normalised)."""
+    """Plotly: the two multi-label confusion matrices side by side (rows normalised).
+
+    Laid out for the book's page (about 800 px): the panels share the true-class axis (labels
+    on the first panel only), cells show whole percents of the row's images (blank: 0 %; the
+    hover gives the exact rate and the row's number of images), the title is wrapped.
+    """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
+    from atlaskit.plots import wrap_title
+
     kinds = [k for k in ("cnn", "fcn") if k in evals]
-    fig = make_subplots(rows=1, cols=len(kinds), horizontal_spacing=0.16,
+    fig = make_subplots(rows=1, cols=len(kinds), shared_yaxes=True, horizontal_spacing=0.025,
                         subplot_titles=[f"{k.upper()}: mean per-class accuracy {evals[k].mean_per_class_accuracy:.3f}"
                                         for k in kinds])
     for j, k in enumerate(kinds):
         cm = evals[k].confusion
         rates = cm.rates
-        text = np.where(np.isnan(rates), "", np.vectorize(lambda v: f"{v:.2f}")(np.nan_to_num(rates)))
         fig.add_trace(go.Heatmap(z=rates, x=list(CLASSES), y=list(CLASSES), zmin=0, zmax=1, colorscale="Blues",
-                                 text=text, texttemplate="%{text}", textfont={"size": 8},
-                                 customdata=np.broadcast_to(cm.support[:, None], rates.shape),
+                                 text=_percent_text(rates), texttemplate="%{text}", textfont={"size": 9},
+                                 xgap=1, ygap=1, customdata=np.broadcast_to(cm.support[:, None], rates.shape),
                                  hovertemplate="true %{y}, predicted %{x}: %{z:.2f} (of %{customdata} images)<extra></extra>",
+                                 colorbar={"tickformat": ".0%", "thickness": 12, "len": 0.7, "y": 0.55},
                                  showscale=j == len(kinds) - 1), 1, j + 1)
-        fig.update_yaxes(autorange="reversed", row=1, col=j + 1)
-        fig.update_xaxes(tickangle=-45, row=1, col=j + 1)
-    fig.update_layout(height=620, title="Multi-label confusion matrices on the test split (rows: true class; "
-                                        "diagonal: per-class accuracy; off-diagonal: false positives of missed labels)")
+        fig.update_xaxes(tickangle=-45, ticks="", tickfont={"size": 10}, automargin=True, row=1, col=j + 1)
+    fig.update_yaxes(autorange="reversed", ticks="", tickfont={"size": 10}, automargin=True)
+    fig.update_annotations(font_size=12)
+    fig.update_layout(
+        height=610, margin={"t": 135, "l": 10, "r": 10},
+        title={"text": "Multi-label confusion matrices on the test split",
+               "subtitle": {"text": wrap_title("Rows: true class. Diagonal: per-class accuracy; off-diagonal: false "
+                                               "positives of missed labels. Cells: % of the row's images (blank: 0 %).",
+                                               95)}},
+    )
     return fig
 
 

@@ -96,13 +96,32 @@ def consensus(spectra):
 
 
 def zeroing_figure(examples: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]], *, channel: int = 0,
-                   size: float = 1.05,
+                   size: float = 1.4, width: float = 7.2, max_cols: int = 8,
                    title: str | None = "Feature zeroing: |difference| per index cluster (protein channel; "
-                                       "one colour scale per row)"):
-    """Grid of feature-zeroing results, one row per example ``(gene, image, reconstruction,
+                                       "one colour scale per example)"):
+    """Grid of feature-zeroing results, one block per example ``(gene, image, reconstruction,
     maps)`` from :func:`zeroing_examples`: input, reconstruction, then one difference map per index
-    cluster. The maps of a row share one colour scale (0 to the row's largest difference), so a
+    cluster. The maps of an example share one colour scale (0 to its largest difference), so a
     cluster the image does not use shows as black.
+
+    Sized for the book's page: the figure is at most ``width`` inches wide (about 800 px at the
+    book's 110 dpi), so that its labels keep their size on the page; with more than
+    ``max_cols - 2`` clusters an example's maps continue on a second (third, …) line.
+
+    Parameters
+    ----------
+    examples : sequence of (gene, image, reconstruction, maps)
+        ``image`` and ``reconstruction`` (C, H, W); ``maps`` (clusters, C, H, W).
+    channel : int
+        The channel drawn.
+    size : float
+        Largest panel side, inches.
+    width : float
+        Largest figure width, inches.
+    max_cols : int
+        Most panels per line (input and reconstruction included), at least 3.
+    title : str or None
+        The figure's title (wrapped to the width), or None for none.
 
     Returns
     -------
@@ -111,32 +130,44 @@ def zeroing_figure(examples: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndar
     import matplotlib.pyplot as plt
 
     from atlaskit.analysis.spectra import roman
+    from atlaskit.plots import wrap_title
 
     if not examples:
         raise ParameterError("zeroing_figure needs at least one example")
-    ncols = 2 + max(len(e[3]) for e in examples)
-    fig, axes = plt.subplots(len(examples), ncols, figsize=(size * ncols, size * len(examples) + 0.4), squeeze=False)
+    if max_cols < 3:
+        raise ParameterError(f"zeroing_figure: max_cols must be at least 3, not {max_cols}")
+    n_maps = max(len(e[3]) for e in examples)
+    per_line = max(1, min(n_maps, max_cols - 2))
+    lines = max(1, -(-n_maps // per_line))
+    ncols = 2 + per_line
+    side = min(size, width / ncols)
+    fig, axes = plt.subplots(len(examples) * lines, ncols, figsize=(side * ncols, (side + 0.25) * len(examples) * lines
+                                                                    + 0.5 * bool(title)), squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
     for row, (gene, image, recon, maps) in enumerate(examples):
         vmax = float(np.max(maps[:, channel])) or 1.0
-        panels = [(image[channel], f"{gene}: input", None), (recon[channel], "reconstruction", None)]
-        panels += [(m[channel], f"− {roman(k + 1)}", vmax) for k, m in enumerate(maps)]
-        for col, ax in enumerate(axes[row]):
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            if col >= len(panels):
-                ax.axis("off")
-                continue
-            pic, title, top = panels[col]
-            top = top if top is not None else max(float(np.percentile(pic, 99.8)), 1e-6)
-            ax.imshow(pic, cmap="gray" if col < 2 else "magma", vmin=0, vmax=top)
-            ax.set_title(title, fontsize=8)
-    fig.tight_layout()
+        panels = {(0, 0): (image[channel], "input", None), (0, 1): (recon[channel], "reconstruction", None)}
+        panels.update({(k // per_line, 2 + k % per_line): (m[channel], f"− {roman(k + 1)}", vmax)
+                       for k, m in enumerate(maps)})
+        axes[row * lines, 0].set_ylabel(gene, fontsize=10, fontweight="bold")
+        for line in range(lines):
+            for col in range(ncols):
+                ax = axes[row * lines + line, col]
+                if (line, col) not in panels:
+                    ax.axis("off")
+                    continue
+                pic, label, top = panels[line, col]
+                top = top if top is not None else max(float(np.percentile(pic, 99.8)), 1e-6)
+                ax.imshow(pic, cmap="gray" if col < 2 and line == 0 else "magma", vmin=0, vmax=top)
+                ax.set_title(label, fontsize=9, pad=2)
     if title:
-        fig.suptitle(title, fontsize=9, y=1.02)
+        fig.suptitle(wrap_title(title, int(side * ncols * 13), sep="\n"), fontsize=10)
+    fig.tight_layout(h_pad=0.4, w_pad=0.3)
     return fig
-
 
 
 def score_strip(scores: pd.DataFrame):

@@ -29,8 +29,13 @@ Presets (:data:`PRESETS`)
 ESM2-650M), 16 images per protein, every protein. ``ci``: a 2-core laptop in minutes: 64×64
 images, widths × 1/8 (8…128), 6 epochs of batch 16 at LR 1e-3 (about 1/50 of the paper's
 steps, hence the higher rate), 2 images per protein, the "all" variant on at most 12 training
-proteins per stratum. ``tiny`` (learner mode, under two minutes): 32×32 images, 1 image per
+proteins per stratum and no more proteins than single-2 (a sample stratified by stratum). ``tiny`` (learner mode, under two minutes): 32×32 images, 1 image per
 protein, 3 epochs, at most 6 "all" training proteins per stratum.
+
+Every variant leaves out the proteins longer than :data:`MAX_LENGTH` (2700) residues, as the
+paper did. :func:`equal_count_runs` trains the variants on equal numbers of proteins (a
+stratified sample of the larger sets) so that their generators can be compared without the
+number of training proteins as a confounder.
 
 Modules
 -------
@@ -47,9 +52,12 @@ CHAPTER = "02_deepgps"
 from atlaskit.studies.deepgps.presets import PRESETS, Preset, model_config, preset  # noqa: E402
 from atlaskit.studies.deepgps.proteins import (  # noqa: E402
     CLASS_LABELS,
+    MAX_LENGTH,
     VARIANTS,
     catalog_sequences,
+    equal_count_sample,
     embed_proteins,
+    choose_embedder,
     image_proteins,
     protein_table,
     used_proteins,
@@ -65,13 +73,20 @@ from atlaskit.studies.deepgps.baselines import (  # noqa: E402
 )
 from atlaskit.studies.deepgps.crossval import (  # noqa: E402
     CV_MODELS,
-    MAX_LENGTH,
     CrossValResult,
     cross_validate,
     length_filter,
 )
 from atlaskit.studies.deepgps.data import DeepGPSDataset, ImageData, build_data  # noqa: E402
-from atlaskit.studies.deepgps.training import EXPORT_FILE, EXPORT_FORMAT, VariantRun, train  # noqa: E402
+from atlaskit.studies.deepgps.training import (  # noqa: E402
+    EXPORT_FILE,
+    EXPORT_FORMAT,
+    EqualCounts,
+    VariantRun,
+    equal_count_runs,
+    train,
+    training_proteins,
+)
 from atlaskit.studies.deepgps.evaluation import (  # noqa: E402
     PAPER_AUROC_SINGLE2,
     PAPER_POSITIVE,
@@ -88,6 +103,8 @@ from atlaskit.studies.deepgps.evaluation import (  # noqa: E402
     confusions,
     cross_assay,
     cross_assay_example,
+    agreement_table,
+    cross_assay_scores,
     generate,
     generation_quality,
     generation_table,
@@ -95,6 +112,8 @@ from atlaskit.studies.deepgps.evaluation import (  # noqa: E402
     paper_metrics,
     paper_metrics_table,
     metrics_display,
+    nuclear_ratio,
+    nucleus_mask,
 )
 from atlaskit.studies.deepgps.effects import measure_effects  # noqa: E402
 from atlaskit.studies.deepgps import figures  # noqa: E402
@@ -103,15 +122,16 @@ __all__ = [
     "measure_effects",
     "CHAPTER", "VARIANTS", "CLASS_LABELS", "PAPER_TABLE1", "PAPER_AUROC_SINGLE2", "EXPORT_FILE", "EXPORT_FORMAT",
     "Preset", "PRESETS", "preset", "model_config",
-    "catalog_sequences", "protein_table", "variant_table", "variant_classes", "embed_proteins", "image_proteins",
-    "used_proteins",
+    "catalog_sequences", "protein_table", "variant_table", "variant_classes", "embed_proteins", "choose_embedder", "image_proteins",
+    "used_proteins", "equal_count_sample",
     "BaselineResult", "sequence_baselines", "logistic_baseline", "majority_baseline", "expected_embedding_dim",
     "MAX_LENGTH", "CV_MODELS", "CrossValResult", "cross_validate", "length_filter",
     "PAPER_TABLE1_COUNTS", "PAPER_POSITIVE", "paper_metrics", "paper_metrics_table", "metrics_display",
     "ImageData", "build_data", "DeepGPSDataset",
-    "VariantRun", "train",
+    "VariantRun", "train", "EqualCounts", "equal_count_runs", "training_proteins",
     "classification_table", "paper_comparison", "blur_calibration", "block_parameters", "block_gradients",
     "classify_proteins", "generate", "generation_quality", "cross_assay", "classifier_result", "confusions",
-    "best_baseline", "generation_table", "CrossAssay", "cross_assay_example",
+    "best_baseline", "generation_table", "CrossAssay", "cross_assay_example", "cross_assay_scores", "nuclear_ratio", "agreement_table",
+    "nucleus_mask",
     "figures",
 ]

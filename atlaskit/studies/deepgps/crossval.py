@@ -20,12 +20,10 @@ import pandas as pd
 
 from atlaskit.errors import DataError, ParameterError
 from atlaskit.studies.deepgps.baselines import BaselineResult
-from atlaskit.studies.deepgps.proteins import variant_table
+from atlaskit.studies.deepgps.proteins import MAX_LENGTH, variant_table
 
 __all__ = ["MAX_LENGTH", "CV_MODELS", "CrossValResult", "length_filter", "cv_folds", "make_model", "cross_validate"]
 
-#: The paper left out sequences longer than this (residues).
-MAX_LENGTH = 2700
 #: Model names :func:`make_model` knows.
 CV_MODELS = ("random forest", "logistic regression", "majority class")
 
@@ -140,7 +138,7 @@ def cross_validate(table: pd.DataFrame, variant: str, features: pd.DataFrame | N
     if variant not in ("single-2", "single-4"):
         raise ParameterError(f"cross-validation needs a classification variant, not {variant!r}")
     kept, _ = length_filter(table, max_length)
-    vt = variant_table(kept, variant)
+    vt = variant_table(kept, variant, max_length=None)  # ``max_length`` above decides
     if vt["gene"].duplicated().any():
         raise DataError("a protein appears twice in the variant table; folds would not be protein-disjoint")
     genes, y = vt["gene"].to_numpy(), vt["label_idx"].to_numpy()

@@ -21,7 +21,7 @@ __all__ = ["PAPER_TABLE1", "PAPER_AUROC_SINGLE2", "PAPER_TABLE1_COUNTS", "PAPER_
            "paper_metrics_table", "metrics_display", "classification_table", "paper_comparison", "blur_calibration",
            "block_parameters", "block_gradients", "classify_proteins", "generate", "generation_quality",
            "cross_assay", "classifier_result", "confusions", "best_baseline", "floor_quality", "generation_table", "CrossAssay",
-           "cross_assay_example"]
+           "cross_assay_example", "nucleus_mask", "nuclear_ratio", "cross_assay_scores", "agreement_table"]
 
 #: The paper's Table 1 (OpenCell, single-2: cytoplasm vs nucleoplasm): accuracy per method.
 PAPER_TABLE1: dict[str, float] = {
@@ -320,15 +320,18 @@ def generation_table(runs: dict[str, VariantRun], images: ImageData, features: p
     Returns
     -------
     DataFrame
-        ``model`` ("deepGPS-<variant>"…, then "mean training image"), ``psnr``, ``ssim``, ``images``.
+        ``model`` ("deepGPS-<key of runs>"…, then "mean training image"), ``proteins`` (training
+        proteins of the model; of the floor: the proteins of ``floor_items``), ``psnr``, ``ssim``,
+        ``images``.
     """
     rows = []
     for v, r in runs.items():
         q = generation_quality(r, images, items, features)
-        rows.append({"model": f"deepGPS-{v}", "psnr": q["psnr"].mean(), "ssim": q["ssim"].mean(), "images": len(q)})
+        rows.append({"model": f"deepGPS-{v}", "proteins": int((r.proteins["split"] == "train").sum()),
+                     "psnr": q["psnr"].mean(), "ssim": q["ssim"].mean(), "images": len(q)})
     floor = floor_quality(images, items, floor_items)
-    rows.append({"model": "mean training image", "psnr": floor["psnr"].mean(), "ssim": floor["ssim"].mean(),
-                 "images": len(floor)})
+    rows.append({"model": "mean training image", "proteins": int(images.meta["protein"].iloc[floor_items].nunique()),
+                 "psnr": floor["psnr"].mean(), "ssim": floor["ssim"].mean(), "images": len(floor)})
     return pd.DataFrame(rows)
 
 
@@ -345,7 +348,7 @@ class CrossAssay:
     p_nucleoplasm : ndarray (len(genes),)
         The classifier's probability of the second class (nucleoplasm for single-2).
     ratios : ndarray (len(genes),)
-        Mean generated intensity inside / outside the brightest 30 % of the nucleus image.
+        Mean generated intensity inside / outside the nucleus (:func:`nuclear_ratio`).
     """
 
     nucleus: np.ndarray
@@ -364,6 +367,114 @@ def cross_assay_example(run: VariantRun, images: ImageData, table: pd.DataFrame,
     nucleus = np.asarray(images.store.images[run.test_items[0]][0], dtype=np.float32)
     generated = cross_assay(run, nucleus, genes, features)
     p_nuc = classify_proteins(run, features, genes)[:, 1]
-    mask = nucleus > np.quantile(nucleus, 0.7)
-    ratios = np.array([img[mask].mean() / max(img[~mask].mean(), 1e-6) for img in generated])
+    ratios = np.array([nuclear_ratio(img, nucleus) for img in generated])
     return CrossAssay(nucleus, genes, generated, p_nuc, ratios)
+
+
+def nucleus_mask(nucleus: np.ndarray) -> np.ndarray:
+    """The nucleus of a nucleus (Hoechst) image: the pixels above its Otsu threshold.
+
+    Raises
+    ------
+    DataError
+        The image is not 2-D, not finite, or constant (no threshold exists).
+    """
+    from skimage.filters import threshold_otsu
+
+    nuc = np.asarray(nucleus, dtype=np.float64)
+    if nuc.ndim != 2 or nuc.size == 0 or not np.isfinite(nuc).all():
+        raise DataError(f"a nucleus image must be a finite 2-D array, got shape {nuc.shape}")
+    if nuc.min() == nuc.max():
+        raise DataError("the nucleus image is constant: it has no nucleus to threshold")
+    return nuc > threshold_otsu(nuc)
+
+
+def nuclear_ratio(image: np.ndarray, nucleus: np.ndarray) -> float:
+    """Mean intensity of ``image`` inside the nucleus mask of ``nucleus`` over its mean outside.
+
+    Above 1: the image puts the protein in the nucleus; below 1: around it. The mask is
+    :func:`nucleus_mask` (Otsu). The outside mean is floored at 1e-6 (a black surround gives a
+    large finite ratio, not infinity).
+
+    Raises
+    ------
+    DataError
+        Shapes differ, the image is not finite or negative, or the mask covers every pixel or none.
+    """
+    img = np.asarray(image, dtype=np.float64)
+    mask = nucleus_mask(nucleus)
+    if img.shape != mask.shape:
+        raise DataError(f"image {img.shape} and nucleus {mask.shape} differ in shape")
+    if not np.isfinite(img).all() or img.min() < 0:
+        raise DataError("the image must hold finite, non-negative intensities")
+    if mask.all() or not mask.any():
+        raise DataError("the nucleus mask covers every pixel or none: no inside/outside to compare")
+    return float(img[mask].mean() / max(img[~mask].mean(), 1e-6))
+
+
+def cross_assay_scores(run: VariantRun, images: ImageData, table: pd.DataFrame, features: pd.DataFrame, *,
+                       n_nuclei: int = 4, seed: int = 0, nuclear_class: str = "nucleoplasm") -> pd.DataFrame:
+    """The cross-assay scored: every test protein of ``run``'s variant drawn on nuclei of other cells.
+
+    The sequence of each test protein goes through the model with each of ``n_nuclei`` nucleus
+    images of training images (a seeded choice; no test protein ever had them as its own). Per
+    generated image the :func:`nuclear_ratio` against the nucleus it was given; per protein
+    their geometric mean. The call is "nucleus" above 1, else "outside"; it *agrees* when it
+    matches the annotation (``nuclear_class`` → "nucleus", every other class → "outside"). The
+    same rule on the protein's own ground-truth test images (with their own nuclei) gives
+    ``truth_ratio`` / ``truth_agrees``, the rate the rule reaches on the images themselves.
+
+    Returns
+    -------
+    DataFrame
+        One row per test protein (sorted by gene): ``gene``, ``label``, ``ratio``, ``call``,
+        ``agrees``, ``truth_ratio``, ``truth_agrees``.
+    """
+    if not run.classes or nuclear_class not in run.classes:
+        raise ParameterError(f"the cross-assay needs a variant with a {nuclear_class!r} class, not {run.variant!r}")
+    if n_nuclei < 1 or run.train_items.size < n_nuclei:
+        raise ParameterError(f"n_nuclei must be 1…{run.train_items.size} (the run's training images), got {n_nuclei}")
+    test = variant_table(table, run.variant).query("split == 'test'").sort_values("gene")
+    test = test[test["gene"].isin(set(images.meta["protein"]))]
+    genes = test["gene"].tolist()
+    panel = np.sort(np.random.default_rng(seed).choice(run.train_items, n_nuclei, replace=False))
+    logs = np.zeros((len(genes), n_nuclei))
+    for j, item in enumerate(panel):
+        nucleus = np.asarray(images.store.images[int(item)][0], dtype=np.float32)
+        generated = cross_assay(run, nucleus, genes, features)
+        logs[:, j] = [np.log(nuclear_ratio(g, nucleus)) for g in generated]
+    truth = []
+    for g in genes:
+        own = [np.asarray(images.store.images[int(i)], dtype=np.float32) for i in images.items([g], "test")]
+        truth.append(float(np.exp(np.mean([np.log(nuclear_ratio(x[1], x[0])) for x in own]))) if own else np.nan)
+    expected = np.where(test["label"].to_numpy() == nuclear_class, "nucleus", "outside")
+    ratio = np.exp(logs.mean(axis=1))
+    call = np.where(ratio > 1, "nucleus", "outside")
+    truth = np.asarray(truth)
+    return pd.DataFrame({"gene": genes, "label": test["label"].to_numpy(), "ratio": ratio, "call": call,
+                         "agrees": call == expected, "truth_ratio": truth,
+                         "truth_agrees": np.where(truth > 1, "nucleus", "outside") == expected})
+
+
+def agreement_table(scores: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Agreement of the scored cross-assay (:func:`cross_assay_scores`) per class and over all proteins.
+
+    Returns
+    -------
+    DataFrame
+        One row per class, then "all proteins": ``proteins``, ``agree`` (count), ``rate`` with a
+        95 % percentile-bootstrap interval over proteins (``low``, ``high``), and ``truth rate``
+        (the same rule on the ground-truth images).
+    """
+    from atlaskit.analysis.effects import bootstrap_interval
+
+    if len(scores) == 0:
+        raise DataError("no scored proteins")
+    rows = []
+    groups = [(str(c), scores[scores["label"] == c]) for c in sorted(scores["label"].unique())]
+    for name, grp in [*groups, ("all proteins", scores)]:
+        a = grp["agrees"].to_numpy(dtype=float)
+        rate, low, high = bootstrap_interval(np.mean, a, n_boot=n_boot, seed=seed)
+        rows.append({"class": name, "proteins": len(a), "agree": int(a.sum()), "rate": rate, "low": low, "high": high,
+                     "truth rate": float(grp["truth_agrees"].mean())})
+    return pd.DataFrame(rows)

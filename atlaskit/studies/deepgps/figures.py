@@ -92,20 +92,32 @@ def roc_curves(results: Sequence[BaselineResult], *, positive: int = 0, proteins
 
 
 def confusion_matrices(matrices: Mapping[str, np.ndarray], classes: Sequence[str]):
-    """Confusion matrices side by side (rows: true class, columns: predicted; plotly)."""
+    """Confusion matrices side by side (rows: true class, columns: predicted; plotly).
+
+    Laid out for the book's page (about 800 px): the panels share the true-class axis (its
+    labels on the first panel only), panel titles are wrapped onto short lines, and each
+    cell shows its count.
+    """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
+    from atlaskit.plots import wrap_title
+
     labels = [CLASS_LABELS.get(c, c) for c in classes]
-    fig = make_subplots(rows=1, cols=len(matrices), subplot_titles=list(matrices), horizontal_spacing=0.08)
+    n = len(matrices)
+    fig = make_subplots(rows=1, cols=n, shared_yaxes=True, horizontal_spacing=0.03,
+                        subplot_titles=[wrap_title(name, max(12, 84 // max(n, 1))) for name in matrices])
     for k, m in enumerate(matrices.values()):
-        heatmap = go.Heatmap(z=m, x=labels, y=labels, colorscale="Blues", showscale=False, text=m, texttemplate="%{text}",
+        heatmap = go.Heatmap(z=m, x=labels, y=labels, colorscale="Blues", showscale=False, text=m,
+                             texttemplate="%{text}", textfont={"size": 12}, xgap=1, ygap=1,
                              hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>")
         fig.add_trace(heatmap, row=1, col=k + 1)
-    fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(title_text="predicted")
+    fig.update_yaxes(autorange="reversed", ticks="", automargin=True)
+    fig.update_xaxes(title_text="predicted", tickangle=-40, ticks="", automargin=True)
     fig.update_yaxes(title_text="true", col=1)
-    fig.update_layout(height=380, title="single-4 confusion matrices on test proteins / test images")
+    fig.update_annotations(font_size=13, yanchor="bottom")
+    fig.update_layout(height=440, margin={"t": 110, "l": 10, "r": 10},
+                      title=wrap_title("single-4 confusion matrices on test proteins / test images"))
     return fig
 
 

@@ -9,14 +9,17 @@ import numpy as np
 import pandas as pd
 
 from atlaskit.data.embeddings import embedding_cache
-from atlaskit.errors import ParameterError
+from atlaskit.errors import DataError, ParameterError
 from atlaskit.models.sequence import SequenceEmbedder
 from atlaskit.studies.deepgps.presets import Preset
 
-__all__ = ["VARIANTS", "CLASS_LABELS", "catalog_sequences", "protein_table", "variant_table", "variant_classes",
-           "embed_proteins", "image_proteins", "used_proteins"]
+__all__ = ["VARIANTS", "CLASS_LABELS", "MAX_LENGTH", "catalog_sequences", "protein_table", "variant_table",
+           "variant_classes", "embed_proteins", "image_proteins", "used_proteins", "equal_count_sample"]
 
 VARIANTS = ("single-2", "single-4", "all")
+
+#: The paper left out sequences longer than this (residues); every variant here does too.
+MAX_LENGTH = 2700
 
 #: Readable class names for the OpenCell compartments of the variants.
 CLASS_LABELS = {"cytoplasmic": "cytoplasm", "nucleoplasm": "nucleoplasm", "vesicles": "vesicles", "er": "ER"}
@@ -111,13 +114,21 @@ def protein_table(seed: int = 0, *, sequences: Mapping[str, str] | None = None) 
     return out
 
 
-def variant_table(table: pd.DataFrame, variant: str) -> pd.DataFrame:
+def variant_table(table: pd.DataFrame, variant: str, *, max_length: int | None = MAX_LENGTH) -> pd.DataFrame:
     """The proteins of a variant: ``gene``, ``split``, ``stratum`` and, for single-2/4, ``label``
-    (compartment) and ``label_idx`` (its index in the variant's class order)."""
+    (compartment) and ``label_idx`` (its index in the variant's class order).
+
+    Proteins longer than ``max_length`` residues (:data:`MAX_LENGTH`, as in the paper) are left
+    out when ``table`` has a ``length`` column; ``None`` keeps every protein.
+    """
     from atlaskit.data.catalogs import DEEPGPS_VARIANTS
 
     if variant not in VARIANTS:
         raise ParameterError(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
+    if max_length is not None and "length" in table.columns:
+        if int(max_length) < 1:
+            raise ParameterError(f"max_length must be a positive number of residues, got {max_length!r}")
+        table = table[table["length"] <= int(max_length)]
     if variant == "all":
         return table[["gene", "split", "stratum"]].reset_index(drop=True)
     classes = DEEPGPS_VARIANTS[variant]
@@ -149,9 +160,12 @@ def image_proteins(table: pd.DataFrame, variant: str, preset: Preset, seed: int 
 
     Single-2/4 use all their proteins. "all" keeps, per stratum, at most
     ``preset.all_max_train_per_stratum`` training proteins (chosen by a seeded ranking that does
-    not depend on the variant), every test protein of single-4 (so that all three variants can
-    be scored on the same test images), and up to a quarter of the cap (at least 1) other test
-    proteins per stratum. Without a cap (``None``, the full preset) every protein is kept.
+    not depend on the variant) and, when that leaves more training proteins than single-2 has,
+    a stratified sample of them (:func:`equal_count_sample`, by stratum) as large as single-2's,
+    so that "all" and single-2 train on equal numbers of proteins; every test protein of
+    single-4 (so that all three variants can be scored on the same test images), and up to a
+    quarter of the cap (at least 1) other test proteins per stratum. Without a cap (``None``,
+    the full preset) every protein is kept.
     """
     vt = variant_table(table, variant)
     cap = preset.all_max_train_per_stratum
@@ -167,8 +181,68 @@ def image_proteins(table: pd.DataFrame, variant: str, preset: Preset, seed: int 
             parts.append(grp.head(cap))
         else:
             parts.append(pd.concat([grp[grp["gene"].isin(keep_test)], grp[~grp["gene"].isin(keep_test)].head(test_cap)]))
-    out = pd.concat(parts).drop(columns="_rank").sort_values("gene").reset_index(drop=True)
-    return out
+    out = pd.concat(parts).drop(columns="_rank")
+    train = out[out["split"] == "train"]
+    n_single2 = int((variant_table(table, "single-2")["split"] == "train").sum())
+    if 0 < n_single2 < len(train):
+        keep = set(equal_count_sample(train, n_single2, by="stratum", seed=seed))
+        out = out[(out["split"] == "test") | out["gene"].isin(keep)]
+    return out.sort_values("gene").reset_index(drop=True)
+
+
+def equal_count_sample(proteins: pd.DataFrame, n: int, *, by: str, seed: int = 0) -> list[str]:
+    """``n`` genes of ``proteins``, drawn without replacement and stratified by the column ``by``.
+
+    Each stratum gets its proportional share of ``n``, rounded by the largest remainder
+    (Hamilton's method; ties go to the larger stratum, then to the stratum's name), so the
+    class shares of the sample differ from those of ``proteins`` by less than one protein per
+    stratum; inside a stratum the genes are a seeded random draw. ``n`` equal to the number of
+    proteins returns them all.
+
+    Parameters
+    ----------
+    proteins : DataFrame
+        With columns ``gene`` (unique) and ``by``.
+    n : int
+        Sample size, 1 ≤ n ≤ len(proteins).
+    by : str
+        The stratifying column (the class label, or the localization stratum of "all").
+    seed : int
+        Seed of the draw.
+
+    Returns
+    -------
+    list of str
+        The drawn genes, sorted.
+
+    Raises
+    ------
+    ParameterError
+        ``n`` outside 1…len(proteins), or ``by`` / ``gene`` missing.
+    DataError
+        A gene appears twice.
+    """
+    for col in ("gene", by):
+        if col not in proteins.columns:
+            raise ParameterError(f"equal_count_sample needs a {col!r} column, got {list(proteins.columns)}")
+    if proteins["gene"].duplicated().any():
+        raise DataError("a gene appears twice: a protein would count twice in the sample")
+    total = len(proteins)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= int(n) <= total:
+        raise ParameterError(f"n must be a whole number of proteins from 1 to {total}, got {n!r}")
+    n = int(n)
+    sizes = proteins.groupby(by, sort=True).size()
+    exact = sizes * n / total
+    share = np.floor(exact).astype(int)
+    order = sorted(sizes.index, key=lambda k: (-(exact[k] - share[k]), -sizes[k], str(k)))
+    for k in order[: n - int(share.sum())]:
+        share[k] += 1
+    rng = np.random.default_rng(seed)
+    picked: list[str] = []
+    for k in sizes.index:  # sorted strata, sorted genes: the draw depends on the seed alone
+        genes = np.sort(proteins.loc[proteins[by] == k, "gene"].to_numpy().astype(str))
+        picked += genes[rng.permutation(len(genes))[: share[k]]].tolist()
+    return sorted(picked)
 
 
 def used_proteins(table: pd.DataFrame, preset: Preset, seed: int = 0) -> list[str]:
@@ -177,3 +251,21 @@ def used_proteins(table: pd.DataFrame, preset: Preset, seed: int = 0) -> list[st
     for v in VARIANTS:
         genes |= set(image_proteins(table, v, preset, seed)["gene"])
     return sorted(genes)
+
+
+def choose_embedder(embedder: str = "auto", *, esm_model: str, download: bool = False, device: str = "cpu"):
+    """The chapter's sequence embedder (:func:`atlaskit.models.sequence.select_embedder`), with
+    the data registry's verified ESM2 files as one of the places ESM2 weights are looked for
+    (after ``$ATLASKIT_ESM2``, before torch hub); ``download`` fetches a registered model into
+    the atlaskit cache (sha256-checked).
+
+    Returns
+    -------
+    EmbedderChoice
+        ``.embedder`` and ``.message`` (which embedder ran, and why).
+    """
+    from atlaskit.data.model_weights import RegisteredESM2Weights
+    from atlaskit.models import sequence
+
+    return sequence.select_embedder(embedder, esm_model=esm_model, download=download, device=device,
+                                    registered=RegisteredESM2Weights())

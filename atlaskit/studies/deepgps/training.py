@@ -7,22 +7,23 @@ validation split, and the weights after the last epoch (``weights="last"``).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from atlaskit.errors import DataError
+from atlaskit.errors import DataError, ParameterError
 from atlaskit.models.deepgps import DeepGPSModel
 from atlaskit.models.sequence import SequenceEmbedder
 from atlaskit.studies._scaffold import TrainedRun, fit_or_reuse
 from atlaskit.studies.deepgps import CHAPTER
 from atlaskit.studies.deepgps.data import DeepGPSDataset, ImageData
 from atlaskit.studies.deepgps.presets import Preset, model_config
-from atlaskit.studies.deepgps.proteins import CLASS_LABELS, image_proteins, variant_classes
+from atlaskit.studies.deepgps.proteins import CLASS_LABELS, equal_count_sample, image_proteins, variant_classes
 
-__all__ = ["EXPORT_FILE", "EXPORT_FORMAT", "VariantRun", "train", "train_config"]
+__all__ = ["EXPORT_FILE", "EXPORT_FORMAT", "VariantRun", "train", "train_config", "EqualCounts", "equal_count_runs",
+           "training_proteins"]
 
 #: The file beside a run's weights that ``atlaskit predict`` reads (config, classes, embedder).
 EXPORT_FILE = "deepgps-export.json"
@@ -72,17 +73,33 @@ def train_config(preset: Preset, *, seed: int = 0, device: str = "auto"):
 
 
 def train(variant: str, table: pd.DataFrame, images: ImageData, features: pd.DataFrame, preset: Preset, *,
-          embedder: SequenceEmbedder, seed: int = 0, device: str = "auto") -> VariantRun:
+          embedder: SequenceEmbedder, seed: int = 0, device: str = "auto",
+          n_train_proteins: int | None = None) -> VariantRun:
     """Train (or reload the finished run of) one deepGPS variant.
 
     The run folder is :func:`atlaskit.runs.run_dir` keyed by every parameter that changes the
-    result (variant, preset, seed, embedder, image store) and the atlaskit source, so a re-run
-    of the chapter reuses it. The folder also receives the export that ``atlaskit predict`` reads.
+    result (variant, preset, seed, embedder, image store, training proteins) and the atlaskit
+    source, so a re-run of the chapter reuses it. The folder also receives the export that
+    ``atlaskit predict`` reads.
+
+    ``n_train_proteins`` (None: every training protein of the variant with images) trains on a
+    seeded sample of that many training proteins, stratified by class (by localization stratum
+    for "all"; :func:`~atlaskit.studies.deepgps.proteins.equal_count_sample`); the test
+    proteins are unchanged. It must not exceed the variant's training proteins.
     """
     classes = variant_classes(variant)
     proteins = image_proteins(table, variant, preset, seed)
     proteins = proteins[proteins["gene"].isin(set(images.meta["protein"]))].reset_index(drop=True)
     train_genes = proteins.loc[proteins["split"] == "train", "gene"]
+    subsampled = n_train_proteins is not None and n_train_proteins != len(train_genes)
+    if subsampled:
+        if not 1 <= int(n_train_proteins) <= len(train_genes):
+            raise ParameterError(f"variant {variant}: n_train_proteins must be 1…{len(train_genes)} (its training "
+                                 f"proteins with images), got {n_train_proteins!r}")
+        keep = set(equal_count_sample(proteins[proteins["split"] == "train"], int(n_train_proteins),
+                                      by="label" if classes else "stratum", seed=seed))
+        proteins = proteins[(proteins["split"] == "test") | proteins["gene"].isin(keep)].reset_index(drop=True)
+        train_genes = proteins.loc[proteins["split"] == "train", "gene"]
     train_items = images.items(train_genes, "train")
     test_items = images.items(proteins.loc[proteins["split"] == "test", "gene"], "test")
     if train_items.size == 0:
@@ -99,8 +116,10 @@ def train(variant: str, table: pd.DataFrame, images: ImageData, features: pd.Dat
 
     params = {"variant": variant, "preset": preset.to_dict(), "seed": seed, "embedder": embedder.key,
               "store": images.store.key, "n_train_items": int(train_items.size)}
+    if subsampled:
+        params["train_proteins"] = sorted(train_genes)
     run = fit_or_reuse(
-        CHAPTER, f"deepgps-{variant}", build_model, train_config(preset, seed=seed, device=device), key=params,
+        CHAPTER, f"deepgps-{variant}" + (f"-n{len(train_genes)}" if subsampled else ""), build_model, train_config(preset, seed=seed, device=device), key=params,
         train_data=lambda: DeepGPSDataset(images, train_items, features, labels),
         model_config={"model": cfg.to_dict(), "data": params}, threads=preset.cpu_threads, weights="last",
         run_type=VariantRun, variant=variant, classes=classes, proteins=proteins, train_items=train_items,
@@ -108,6 +127,66 @@ def train(variant: str, table: pd.DataFrame, images: ImageData, features: pd.Dat
     _write_export(run.run_dir, variant=variant, cfg=cfg, classes=classes, embedder=embedder, images=images,
                   test_items=test_items, preset=preset)
     return run
+
+
+def training_proteins(run: VariantRun) -> int:
+    """The number of proteins a run trained on."""
+    return int((run.proteins["split"] == "train").sum())
+
+
+@dataclass
+class EqualCounts:
+    """The variants trained on equal numbers of proteins (:func:`equal_count_runs`).
+
+    Attributes
+    ----------
+    n : int
+        Training proteins of every run in ``runs``.
+    runs : dict variant → VariantRun
+        Each variant trained on ``n`` proteins (the chapter's own run where it already had ``n``).
+    extra : dict name → VariantRun
+        The runs trained here in addition, named ``"<variant> (<n> proteins)"``.
+    counts : DataFrame
+        One row per variant: ``variant``, ``main run`` (its training proteins in the chapter's
+        run), ``equal count`` (``n``), ``trained again`` (bool) and ``sample`` (proteins per
+        class, or the number of strata for "all").
+    """
+
+    n: int
+    runs: dict
+    extra: dict = field(default_factory=dict)
+    counts: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def equal_count_runs(runs: dict, table: pd.DataFrame, images: ImageData, features: pd.DataFrame, preset: Preset, *,
+                     embedder: SequenceEmbedder, seed: int = 0, device: str = "auto") -> EqualCounts:
+    """Every variant of ``runs`` trained on as many proteins as the smallest of them.
+
+    The variants whose run trained on more proteins are trained again (same recipe and seed) on
+    a seeded sample of their training proteins stratified by class (by stratum for "all"); the
+    run with the fewest proteins is used as it is. Comparing generators only among these runs
+    removes the number of training proteins as a confounder.
+    """
+    if not runs:
+        raise ParameterError("equal_count_runs needs at least one trained run")
+    sizes = {v: training_proteins(r) for v, r in runs.items()}
+    n = min(sizes.values())
+    out, extra, rows = {}, {}, []
+    for v, r in runs.items():
+        if sizes[v] == n:
+            out[v] = r
+        else:
+            out[v] = train(v, table, images, features, preset, embedder=embedder, seed=seed, device=device,
+                           n_train_proteins=n)
+            extra[f"{v} ({n} proteins)"] = out[v]
+        trained = out[v].proteins.query("split == 'train'")
+        if "label" in trained.columns and trained["label"].notna().all():
+            sample = ", ".join(f"{CLASS_LABELS.get(c, c)} {k}" for c, k in trained["label"].value_counts().sort_index().items())
+        else:
+            sample = f"{trained['stratum'].nunique()} localization strata"
+        rows.append({"variant": v, "main run": sizes[v], "equal count": training_proteins(out[v]),
+                     "trained again": sizes[v] != n, "sample": sample})
+    return EqualCounts(n, out, extra, pd.DataFrame(rows))
 
 
 def _write_export(folder: Path, *, variant, cfg, classes, embedder, images, test_items, preset) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -386,6 +387,9 @@ def _compare(kind, channels, real_images, real_meta, sim_images, sim_meta, *, se
 def real_yeast_cells() -> tuple[np.ndarray, pd.DataFrame]:
     """The mirror's real Chong et al. yeast cells: (N, 2, 64, 64) GFP, RFP in [0, 1] and their meta.
 
+    Read with :func:`atlaskit.data.readers.read_paired_cells` from the registry group
+    ``yeast/chong-wt2-toy`` (the cache, or the mirror when one is configured).
+
     Returns
     -------
     images : numpy.ndarray
@@ -393,30 +397,23 @@ def real_yeast_cells() -> tuple[np.ndarray, pd.DataFrame]:
     meta : DataFrame
         ``group`` (the protein), ``klass`` (:data:`REAL_YEAST_CLASSES`), ``cell`` (file stem).
     """
-    import tifffile
-
     from atlaskit.data import registry
+    from atlaskit.data.readers import read_paired_cells
 
     root = Path(registry.fetch_group(YEAST_GROUP, progress=False)) / "images"
-    images, rows = [], []
-    for protein, klass in REAL_YEAST_CLASSES.items():
-        for gfp in sorted((root / protein).glob("*_gfp.tif")):
-            rfp = gfp.with_name(gfp.name.removesuffix("_gfp.tif") + "_rfp.tif")
-            if not rfp.is_file():
-                raise DataError(f"{gfp}: its RFP partner {rfp.name} is missing")
-            images.append(np.stack([tifffile.imread(gfp), tifffile.imread(rfp)]).astype(np.float32))
-            rows.append({"group": protein, "klass": klass, "cell": gfp.name.removesuffix("_gfp.tif")})
-    if not images:
-        raise DataError(f"{root}: no <name>_gfp.tif files of {sorted(REAL_YEAST_CLASSES)}")
-    return np.stack(images), pd.DataFrame(rows)
+    images, meta = read_paired_cells(root, proteins=list(REAL_YEAST_CLASSES))
+    meta = pd.DataFrame({"group": meta["protein"], "klass": meta["protein"].map(REAL_YEAST_CLASSES), "cell": meta["cell"]})
+    return images, meta
 
 
 def sim_yeast_cells(classes=("mitochondrion", "cytoplasm"), *, proteins_per_class: int = 20, n_per_protein: int = 20,
-                    seed: int = 0) -> tuple[np.ndarray, pd.DataFrame]:
+                    seed: int = 0, look: str = "calibrated") -> tuple[np.ndarray, pd.DataFrame]:
     """Simulated yeast crops of ``classes`` as chapter 04 trains on them (64×64, ``normalize="paper"``).
 
     ``proteins_per_class`` proteins of each class are drawn in a seeded order from the simulator's
     YeastGFP proteins; returns images (N, 2, 64, 64) and meta with ``group`` = the protein.
+    ``look``: the simulator's :class:`~atlaskit.data.sim.yeast.YeastLook` (``"calibrated"`` on
+    the real cells, or ``"original"``, the look before).
     """
     from atlaskit.data import sim
 
@@ -428,21 +425,22 @@ def sim_yeast_cells(classes=("mitochondrion", "cytoplasm"), *, proteins_per_clas
         if not members:
             raise DataError(f"sim_yeast_cells: the simulator has no yeast protein of class {klass!r}")
         chosen += [members[i] for i in sorted(rng.permutation(len(members))[:proteins_per_class])]
-    batch = sim.yeast_crops(chosen, n_per_protein, seed=seed)
+    batch = sim.yeast_crops(chosen, n_per_protein, seed=seed, look=look)
     meta = batch.meta[["protein", "gene", "klass"]].reset_index(drop=True).assign(group=batch.meta["protein"].to_numpy())
     return batch.images.astype(np.float32), meta
 
 
 def compare_yeast(*, proteins_per_class: int = 20, n_per_protein: int = 20, seed: int = 0,
-                  n_boot: int = 500) -> RealismComparison:
+                  n_boot: int = 500, look: str = "calibrated") -> RealismComparison:
     """Real Chong et al. yeast cells versus simulated mitochondrial and cytoplasmic yeast crops.
 
     Same classes as the real proteins, same crop size (64×64) and intensity scale ([0, 1], as
-    chapter 04 trains); channels GFP (protein) and RFP (cytosol).
+    chapter 04 trains); channels GFP (protein) and RFP (cytosol). ``look``: the simulator's look
+    (``"calibrated"``, the default, or ``"original"``, before the calibration on these cells).
     """
     real_images, real_meta = real_yeast_cells()
     sim_images, sim_meta = sim_yeast_cells(sorted(set(REAL_YEAST_CLASSES.values())), proteins_per_class=proteins_per_class,
-                                           n_per_protein=n_per_protein, seed=seed)
+                                           n_per_protein=n_per_protein, seed=seed, look=look)
     return _compare("yeast", ("gfp", "rfp"), real_images, real_meta, sim_images, sim_meta, seed=seed, n_boot=n_boot)
 
 
@@ -594,10 +592,46 @@ def distribution_figure(comparison: RealismComparison, n: int = 4, *, nbins: int
     sets most on their own (:meth:`RealismComparison.distributions`)."""
     import plotly.express as px
 
+    from atlaskit import plots
+
     fig = px.histogram(comparison.distributions(n), x="value", color="source", facet_col="statistic",
                        facet_col_wrap=n, barmode="overlay", histnorm="probability density", nbins=nbins, opacity=0.6,
-                       title=title or f"The {n} statistics that separate real from simulated most")
+                       title=plots.wrap_title(title or f"The {n} statistics that separate real from simulated most"))
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))  # "rfp_p05", not "statistic=rfp_p05"
     fig.update_xaxes(matches=None)
-    fig.update_layout(height=320)
+    fig.update_layout(height=340, margin={"t": 90})  # room for a two-line title above the facet labels
     return fig
+
+
+def looks_table(comparisons: dict, statistics: Sequence[str] = ("rfp_raw_max", "rfp_p05", "rfp_contrast", "rfp_noise",
+                                                                "rfp_largest_object", "gfp_raw_max", "gfp_noise")) -> pd.DataFrame:
+    """Realism of several simulator looks side by side: the AUROC and the medians that moved.
+
+    Parameters
+    ----------
+    comparisons : dict of name → RealismComparison
+        The same real cells compared with simulated cells of each look (e.g. ``"original"`` and
+        ``"calibrated"``).
+    statistics : sequence of str
+        Statistics whose real and simulated medians are shown.
+
+    Returns
+    -------
+    DataFrame
+        One row for the real cells and one per look: ``AUROC`` (with its interval; blank for the
+        real row) and the median of each statistic.
+    """
+    if not comparisons:
+        raise DataError("looks_table needs at least one comparison")
+    first = next(iter(comparisons.values()))
+    missing = [s for s in statistics if s not in first.statistics.columns]
+    if missing:
+        raise DataError(f"looks_table: unknown statistics {missing}")
+    real = first.statistics[first.statistics["source"] == "real"]
+    rows = [{"cells": "real", "AUROC": "", **{s: real[s].median() for s in statistics}}]
+    for name, comparison in comparisons.items():
+        sim = comparison.statistics[comparison.statistics["source"] == "simulated"]
+        score = comparison.score
+        rows.append({"cells": f"simulated, {name}", "AUROC": f"{score.auroc:.2f} [{score.low:.2f}, {score.high:.2f}]",
+                     **{s: sim[s].median() for s in statistics}})
+    return pd.DataFrame(rows).set_index("cells").round(3)

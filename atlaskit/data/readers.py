@@ -61,6 +61,7 @@ from atlaskit.data._imagefiles import (  # noqa: F401  (_imread, _read_text, _to
 )
 from atlaskit.data.readers_deepyeast import (  # noqa: F401  (re-exported: DeepYeast lists, .npz crops)
     iter_deepyeast_list, parse_deepyeast_list, read_deepyeast_classes, read_deepyeast_list, read_npz_crops,
+    read_paired_cells, scale_intensities, INTENSITY_SCALINGS,
 )
 from atlaskit.errors import DataError
 
@@ -79,6 +80,9 @@ __all__ = [
     "read_deepyeast_list",
     "iter_deepyeast_list",
     "read_npz_crops",
+    "read_paired_cells",
+    "scale_intensities",
+    "INTENSITY_SCALINGS",
 ]
 
 OPENCELL_CHANNELS = ("pro", "nuc", "nucdist")

@@ -194,8 +194,64 @@ def _check_npz_headers(path: Path, keys: Sequence[str]) -> None:
                 _check_npy_header(fh, path, info.file_size, f" (member {info.filename!r})")
 
 
+#: What :func:`scale_intensities` does to each kind of input, in the words a report prints.
+INTENSITY_SCALINGS = {
+    "unit": "floats in [0, 1], used as they are (the training crops' scale: 8-bit levels / 255 at a fixed "
+            "per-channel saturation)",
+    "uint8": "8-bit levels divided by 255 (as the training crops)",
+    "raw": "raw intensities: each channel divided by its 99.9th percentile over the whole set (one fixed "
+           "saturation per channel, as the training crops' export), clipped to 1 and rounded to 8-bit levels",
+}
+
+
+def scale_intensities(images: np.ndarray) -> tuple[np.ndarray, str]:
+    """Bring crops of any common intensity scaling to the [0, 1] scale DeepYeast trains on.
+
+    The training crops are 8-bit levels at one fixed saturation per channel for the whole screen
+    (bright proteins saturate, dim ones stay dim; never scaled per image), divided by 255. So:
+    floats already in [0, 1] are used as they are; ``uint8`` is divided by 255; anything else —
+    ``uint16`` or other integer counts, floats above 1 — is *raw*: each channel is divided by one
+    level for the whole set, its 99.9th percentile, then clipped and rounded to 8-bit levels.
+    Crops scaled per image (every crop's brightest pixel exactly 1) are used as they are; the
+    description says so, because that scaling removes the brightness differences the training
+    crops keep.
+
+    Returns
+    -------
+    images : ndarray of float32 in [0, 1]
+    description : str
+        Which scaling ran (see :data:`INTENSITY_SCALINGS`).
+    """
+    x = np.asarray(images)
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / 255.0, INTENSITY_SCALINGS["uint8"]
+    if x.dtype.kind == "f" and x.size and 0 <= float(np.nanmin(x)) and float(np.nanmax(x)) <= 1:
+        x = x.astype(np.float32)
+        peaks = x.reshape(x.shape[0], x.shape[1], -1).max(-1)
+        note = INTENSITY_SCALINGS["unit"]
+        if np.all(peaks == 1.0):
+            note += "; note: every crop's brightest pixel is exactly 1 in every channel, so the crops look " \
+                    "scaled per image, which the training crops were not"
+        return x, note
+    if x.dtype.kind not in "uif":
+        raise DataError(f"images of type {x.dtype} cannot be scaled (expected integers or floats)")
+    x = x.astype(np.float32)
+    if x.ndim < 2:
+        raise DataError(f"images must be (N, C, ...), got shape {x.shape}")
+    out = np.empty_like(x)
+    for c in range(x.shape[1]):
+        level = float(np.percentile(x[:, c], 99.9))
+        low = float(x[:, c].min())
+        if low < 0:
+            raise DataError(f"raw intensities must not be negative (channel {c} has {low:g})")
+        if level <= 0:
+            raise DataError(f"channel {c} is empty (its 99.9th percentile is {level:g})")
+        out[:, c] = np.round(np.clip(x[:, c] / level, 0, 1) * 255) / 255
+    return out, INTENSITY_SCALINGS["raw"]
+
+
 def read_npz_crops(
-    path: str | os.PathLike, *, item_shape: Sequence[int] | None = (2, 64, 64)
+    path: str | os.PathLike, *, item_shape: Sequence[int] | None = (2, 64, 64), scale: bool = False
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Read crops saved as ``.npz`` with ``images`` (N, C, H, W) in [0, 1] and ``labels`` (N,).
 
@@ -204,13 +260,17 @@ def read_npz_crops(
     path : path-like
     item_shape : sequence of int or None
         Expected (C, H, W); ``None`` accepts any.
+    scale : bool
+        Accept other intensity scalings (8-bit levels, raw counts, floats above 1) and bring them to
+        [0, 1] with :func:`scale_intensities`; the metadata's ``scaling`` column says which ran.
+        Without it, images must be floats in [0, 1].
 
     Returns
     -------
     images : ndarray of float32, shape (N, *item_shape)
     metadata : DataFrame
         ``label`` (class name) and ``label_idx`` (position in the file's ``classes`` array if
-        present, else in the sorted unique labels).
+        present, else in the sorted unique labels); with ``scale``, also ``scaling``.
 
     Raises
     ------
@@ -245,6 +305,14 @@ def read_npz_crops(
         raise DataError(f"{p}: no images (shape {images.shape})")
     if item_shape is not None and images.shape[1:] != tuple(item_shape):
         raise DataError(f"{p}: images must be (N, {', '.join(map(str, item_shape))}), got {images.shape}")
+    scaling = None
+    if scale:
+        if images.dtype.kind == "f" and not np.isfinite(images).all():
+            raise DataError(f"{p}: images contain NaN or infinite values")
+        try:
+            images, scaling = scale_intensities(images)
+        except DataError as exc:
+            raise DataError(f"{p}: {exc}") from None
     if images.dtype.kind != "f":
         raise DataError(f"{p}: images must be floating point in [0, 1], got {images.dtype}")
     x = images.astype(np.float32)
@@ -268,4 +336,83 @@ def read_npz_crops(
     if unknown:
         raise DataError(f"{p}: labels {unknown[:5]} are not in the file's classes")
     meta = pd.DataFrame({"label": names, "label_idx": np.array([index[c] for c in names], dtype=np.int64)})
+    if scaling is not None:
+        meta["scaling"] = scaling
     return x, meta
+
+
+# --------------------------------------------------------------------------- paired GFP/RFP cells
+
+
+def read_paired_cells(
+    folder: str | os.PathLike, *, proteins: Sequence[str] | None = None, crop_size: int = 64
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Read single-cell crops stored one folder per protein as ``<cell>_gfp.tif`` / ``<cell>_rfp.tif`` pairs.
+
+    This is the layout of the real Toronto WT2 yeast cells (Chong et al. 2015) published with
+    paired cell inpainting (Lu et al. 2019): ``FOLDER/<PROTEIN>/<cell>_gfp.tif`` (the tagged
+    protein) beside ``<cell>_rfp.tif`` (the cytosolic marker). TIFF, PNG or any format of
+    :mod:`atlaskit.data.readers` works: uint8 and uint16 pixels are divided by their dtype's
+    range; float pixels must already be in [0, 1] (the real cells are float32 in [0, 1]).
+
+    Parameters
+    ----------
+    folder : path-like
+        The folder holding one sub-folder per protein.
+    proteins : sequence of str, optional
+        Protein folders to read (default: every sub-folder, sorted).
+    crop_size : int
+        Expected height and width of every crop.
+
+    Returns
+    -------
+    images : ndarray of float32, shape (N, 2, crop_size, crop_size)
+        Channel 0 GFP (protein), channel 1 RFP (cytosol); proteins in the given (or sorted)
+        order, cells sorted by file name within a protein.
+    meta : DataFrame
+        ``protein`` (folder name) and ``cell`` (file stem without ``_gfp``).
+
+    Raises
+    ------
+    DataError
+        Missing folder, a protein folder without ``*_gfp.*`` files, a GFP file without its RFP
+        partner (or an RFP file without its GFP partner), crops of the wrong shape or pixel type.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"{root}: folder of paired cells not found")
+    names = sorted(p.name for p in root.iterdir() if p.is_dir()) if proteins is None else [str(p) for p in proteins]
+    if not names:
+        raise DataError(f"{root}: no protein folders (expected FOLDER/<PROTEIN>/<cell>_gfp.tif and _rfp.tif)")
+    images, rows = [], []
+    for protein in names:
+        sub = root / protein
+        if not sub.is_dir():
+            raise DataError(f"{sub}: no such protein folder (have {sorted(p.name for p in root.iterdir() if p.is_dir())[:8]})")
+        files = {p.name: p for p in sub.iterdir() if p.is_file()}
+        gfp = sorted(n for n in files if _stem(n).endswith("_gfp"))
+        rfp = {n for n in files if _stem(n).endswith("_rfp")}
+        if not gfp:
+            raise DataError(f"{sub}: no <cell>_gfp files")
+        partners = {n: n.replace("_gfp.", "_rfp.", 1) for n in gfp}
+        missing = [partners[n] for n in gfp if partners[n] not in rfp]
+        if missing:
+            raise DataError(f"{sub}: {len(missing)} GFP file(s) without their RFP partner, e.g. {missing[0]} is missing")
+        orphans = sorted(rfp - set(partners.values()))
+        if orphans:
+            raise DataError(f"{sub}: {len(orphans)} RFP file(s) without their GFP partner, e.g. {orphans[0]}")
+        for n in gfp:
+            pair = []
+            for path in (files[n], files[partners[n]]):
+                img = _to_unit(_imread(path), path)
+                if img.shape != (crop_size, crop_size):
+                    raise DataError(f"{path}: expected a {crop_size}×{crop_size} single-channel crop, got shape {img.shape}")
+                pair.append(img)
+            images.append(np.stack(pair))
+            rows.append({"protein": protein, "cell": _stem(n)[: -len("_gfp")]})
+    return np.stack(images).astype(np.float32, copy=False), pd.DataFrame(rows)
+
+
+def _stem(name: str) -> str:
+    """File name without its last suffix."""
+    return name.rsplit(".", 1)[0] if "." in name else name

@@ -173,3 +173,19 @@ def test_end_to_end_same_generator_is_indistinguishable_and_a_background_shift_i
     top = realism.compare_statistics(real, darker)
     assert top["statistic"].iloc[0] in {"x_p05", "x_p25", "x_background_level", "x_contrast"}
     assert top["sim_median"].iloc[0] != pytest.approx(top["real_median"].iloc[0], abs=0.03)
+
+
+def test_calibrated_yeast_look_is_closer_to_the_real_cells_than_the_original(mirror):
+    before = realism.compare_yeast(proteins_per_class=6, n_per_protein=6, n_boot=50, look="original")
+    after = realism.compare_yeast(proteins_per_class=6, n_per_protein=6, n_boot=50)
+    table = realism.looks_table({"original": before, "calibrated": after}, statistics=("rfp_raw_max", "rfp_p05"))
+    assert list(table.index) == ["real", "simulated, original", "simulated, calibrated"]
+    assert table.loc["real", "AUROC"] == "" and table.loc["simulated, original", "AUROC"].startswith(f"{before.score.auroc:.2f}")
+    real_max = table.loc["real", "rfp_raw_max"]
+    # the original look saturates the RFP; the calibrated one sits near the real cells' level
+    assert abs(table.loc["simulated, calibrated", "rfp_raw_max"] - real_max) < abs(table.loc["simulated, original", "rfp_raw_max"] - real_max)
+    assert before.score.auroc > 0.95 and after.score.auroc < before.score.auroc
+    with pytest.raises(DataError, match="unknown statistics"):
+        realism.looks_table({"original": before}, statistics=("no_such",))
+    with pytest.raises(DataError, match="at least one"):
+        realism.looks_table({})

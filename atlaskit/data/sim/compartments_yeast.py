@@ -15,12 +15,13 @@ from atlaskit.data.sim.compartments import Layer, f32, register_compartment, rid
 # yeast compartments (geometry: cells.YeastGeometry)
 # =============================================================================================
 
-@register_compartment("y_cytoplasm", {"grain": (0.8, 2.0), "contrast": (0.05, 0.25), "nuclear": (0.3, 0.8)}, geometry="yeast")
+@register_compartment("y_cytoplasm", {"grain": (0.8, 2.0), "contrast": (0.05, 0.25), "nuclear": (0.3, 0.8),
+                                     "vacuole": (0.6, 0.95)}, geometry="yeast")
 def y_cytoplasm(ctx, p):
-    """Yeast cytoplasm: fills the cell, vacuole dark, nucleus dimmer."""
+    """Yeast cytoplasm: fills the cell, vacuole dark (by ``vacuole``), nucleus dimmer."""
     g = ctx.g
     f = ctx.field(p.grain)
-    s = g.cell_soft * (1 - 0.9 * g.vac_soft) * (1 - (1 - p.nuclear) * g.nuc_soft) * (1 + p.contrast * f)
+    s = g.cell_soft * (1 - p.vacuole * g.vac_soft) * (1 - (1 - p.nuclear) * g.nuc_soft) * (1 + p.contrast * f)
     return Layer(sharp=np.maximum(s, 0))
 
 

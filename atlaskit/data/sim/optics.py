@@ -199,7 +199,7 @@ def crop_margin(x: np.ndarray, margin: int) -> np.ndarray:
     return x[..., margin:x.shape[-2] - margin, margin:x.shape[-1] - margin] if margin else x
 
 
-def acquire(signal: np.ndarray, rng: ItemRNG, optics: Optics, peak=None, ref=None) -> np.ndarray:
+def acquire(signal: np.ndarray, rng: ItemRNG, optics: Optics, peak=None, ref=None, background=None) -> np.ndarray:
     """Camera: photons ~ Poisson(background + peak·signal/ref), raw counts on a uint16 scale.
 
     Parameters
@@ -210,6 +210,8 @@ def acquire(signal: np.ndarray, rng: ItemRNG, optics: Optics, peak=None, ref=Non
     peak : (b,) photons at the reference level (default ``optics.peak_photons``; includes
         abundance and exposure).
     ref : (b,) reference level of ``signal`` (default its 99.9th percentile per image).
+    background : (b,) background photons per pixel (default ``optics.background`` for every
+        image; e.g. scaled by the exposure, as autofluorescence is).
 
     Returns
     -------
@@ -222,7 +224,8 @@ def acquire(signal: np.ndarray, rng: ItemRNG, optics: Optics, peak=None, ref=Non
         ref = np.partition(flat, k, axis=1)[:, k]
     ref = np.maximum(np.asarray(ref, np.float32), 1e-6).reshape(b, 1, 1)
     peak = np.full(b, optics.peak_photons, np.float32) if peak is None else np.asarray(peak, np.float32)
-    lam = signal * (peak.reshape(b, 1, 1) / ref) + np.float32(optics.background)
+    bg = np.float32(optics.background) if background is None else np.asarray(background, np.float32).reshape(b, 1, 1)
+    lam = signal * (peak.reshape(b, 1, 1) / ref) + bg
     photons = shot_noise(lam, rng)
     raw = photons * np.float32(optics.gain) + np.float32(optics.offset)
     raw += rng.normal(signal.shape[1:]) * np.float32(optics.read_noise)

@@ -1,11 +1,17 @@
 """Yeast-like images (DeepYeast / CYCLoPs style): 64×64 crops, GFP protein + RFP cytosolic marker.
 
-Budding yeast cells are small ellipses (about 20–25 px across in a 64-px crop), about half with
-a bud; each cell has a round nucleus beside one or two vacuole lobes (dark in the cytosolic
-marker). Proteins are named after real ORFs of each class (:func:`atlaskit.data.catalogs.yeast_classes`,
-the YeastGFP proteins with exactly one DeepYeast class): the 12 DeepYeast classes (``task="main"``)
-and the 4 transfer classes (``task="transfer"``). :func:`yeast_noncells` makes the bad crops
-(empty, off-centre, debris, out of focus, clumps) that DeepYeast's cell-quality filter removes.
+Budding yeast cells are ellipses (about 30–40 px across in a 64-px crop in the calibrated look),
+about a third with a bud; each cell has a round nucleus beside one or two vacuole lobes (dark in
+the cytosolic marker). Proteins are named after real ORFs of each class
+(:func:`atlaskit.data.catalogs.yeast_classes`, the YeastGFP proteins with exactly one DeepYeast
+class): the 12 DeepYeast classes (``task="main"``) and the 4 transfer classes
+(``task="transfer"``); a protein's GFP brightness follows its YeastGFP abundance
+(:func:`abundance_brightness`). :func:`yeast_noncells` makes the bad crops (empty, off-centre,
+debris, out of focus, clumps) that DeepYeast's cell-quality filter removes.
+
+How the crops look — cell size and framing, PSF, photons, background, noise, the 8-bit export —
+is a :class:`YeastLook`; the default (:data:`CALIBRATED`) was measured on real cells of the
+screen DeepYeast used, :data:`ORIGINAL` is the look before that calibration.
 """
 from __future__ import annotations
 
@@ -50,10 +56,92 @@ NONCELL_KINDS = ("empty", "off_centre", "debris", "blurred", "clump")
 
 CROP = 64
 MARGIN = 8
-YEAST_OPTICS = Optics(psf_sigma=1.15, focus_sigma=0.5, halo=0.08, halo_sigma=6.0, peak_photons=300.0,
-                      exposure_sd=0.2, background=12.0, offset=100.0, gain=2.0, read_noise=4.0)
-RFP_PHOTONS = 400.0
-RFP_PARAMS = {"grain": 1.4, "contrast": 0.12, "nuclear": 0.75}
+
+# --- calibration on real cells ---------------------------------------------------------------
+@dataclass(frozen=True)
+class YeastLook:
+    """How simulated yeast crops look: cell layout, optics, camera and the 8-bit export.
+
+    :data:`CALIBRATED` (the default) was measured on the mirror's real Chong et al. (2015) WT2
+    cells (``yeast/chong-wt2-toy``: 1642 cells of 5 proteins, GFP + RFP, 64×64, 8-bit levels
+    scaled to [0, 1]) with :mod:`atlaskit.analysis.realism` (per-image statistics and the
+    real-vs-simulated discriminator; chapter 00 shows both looks side by side);
+    :data:`ORIGINAL` is the look before that calibration, kept so that the comparison can be
+    rerun. Lengths scale together: cells, compartments, PSF and defocus all by ``scale``.
+
+    Attributes
+    ----------
+    scale : float
+        Cell size relative to the base layout (radius 10.5–14 px). Real: the Otsu-segmented
+        central cell covers ≈ 1,140 px² (≈ 38 px across) of the 64-px crop.
+    centre_jitter : float
+        Spread of the centred cell's position (px before scaling). Real cells sit 0.12 crop
+        sides off centre.
+    bud_probability : float
+        Budded fraction of the cells (real crops mostly show unbudded cells).
+    optics : Optics
+        PSF, defocus, photons and camera. Calibrated: background ≈ 18 % of the RFP cytosol (real
+        16 %), white noise ≈ 0.011 of the [0, 1] scale in both channels (real 0.011).
+    rfp_photons : float
+        RFP (cytosolic marker) photons at the cytosol's level.
+    rfp_vacuole : float
+        How dark vacuoles are in the RFP channel (0 = not at all, 1 = black); real: faint.
+    gfp_saturation, rfp_saturation : float
+        8-bit export: counts above offset that map to 1.0, in units of the channel's peak
+        photons (real median brightest pixel: GFP 0.40, RFP 0.42).
+    background_follows_exposure : bool
+        Autofluorescence and stray light scale with the exposure, as the signal does (real: the
+        background is a constant share of the brightest pixel, whatever the exposure).
+    dim_field_fraction, dim_field_gain : float
+        Per-field export gain: 13 % of the real cells come from fields exported ≈ 6× dimmer
+        (their background, noise and levels all scaled alike, quantised to few 8-bit levels).
+    """
+
+    scale: float = 1.5
+    centre_jitter: float = 8.0
+    bud_probability: float = 0.35
+    optics: Optics = Optics(psf_sigma=1.6, focus_sigma=1.1, halo=0.08, halo_sigma=6.0, peak_photons=120.0,
+                            exposure_sd=0.3, background=31.0, offset=100.0, gain=2.0, read_noise=4.0)
+    rfp_photons: float = 150.0
+    rfp_vacuole: float = 0.55
+    gfp_saturation: float = 3.3
+    rfp_saturation: float = 3.17
+    background_follows_exposure: bool = True
+    dim_field_fraction: float = 0.13
+    dim_field_gain: float = 0.17
+
+    def rfp_params(self) -> dict:
+        """Parameters of the RFP channel's ``y_cytoplasm`` pattern."""
+        return {"grain": 1.4, "contrast": 0.12, "nuclear": 0.75, "vacuole": self.rfp_vacuole}
+
+
+#: The look calibrated on real cells (the default of every yeast function).
+CALIBRATED = YeastLook()
+#: The look before calibration (small, sharp, bright cells; saturated RFP), for comparisons.
+ORIGINAL = YeastLook(scale=1.0, centre_jitter=3.0, bud_probability=0.5,
+                     optics=Optics(psf_sigma=1.15, focus_sigma=0.5, halo=0.08, halo_sigma=6.0, peak_photons=300.0,
+                                   exposure_sd=0.2, background=12.0, offset=100.0, gain=2.0, read_noise=4.0),
+                     rfp_photons=400.0, rfp_vacuole=0.9, gfp_saturation=1.6, rfp_saturation=1.25,
+                     background_follows_exposure=False, dim_field_fraction=0.0, dim_field_gain=1.0)
+YEAST_LOOKS = {"calibrated": CALIBRATED, "original": ORIGINAL}
+#: The calibrated optics (kept as a module constant for code that reads it).
+YEAST_OPTICS = CALIBRATED.optics
+
+
+def yeast_look(look: "str | YeastLook") -> YeastLook:
+    """A :class:`YeastLook` from its name in :data:`YEAST_LOOKS` (or the look itself)."""
+    if isinstance(look, YeastLook):
+        return look
+    if look not in YEAST_LOOKS:
+        raise unknown("yeast look", look, YEAST_LOOKS)
+    return YEAST_LOOKS[look]
+
+
+#: GFP brightness from YeastGFP abundance (Huh et al. 2003), see :func:`abundance_brightness`.
+ABUNDANCE_REFERENCE = 2500.0  # molecules per cell of brightness 1 (the median of the classified proteins)
+ABUNDANCE_EXPONENT = 0.35
+UNMEASURED_MOLECULES = 400.0  # "not visualized" / "low signal": about the 10th percentile
+BRIGHTNESS_RANGE = (0.3, 3.0)
 
 
 @dataclass
@@ -94,7 +182,7 @@ class YeastCells:
 
 
 def yeast_layout(rng: ItemRNG, size: int, scale: float = 1.0, *, bud_prob=0.5, centre_offset=None,
-                 n_neighbours=(1, 6), radius=(10.5, 14.0)) -> YeastCells:
+                 n_neighbours=(1, 6), radius=(10.5, 14.0), centre_jitter: float = 3.0) -> YeastCells:
     """A centred yeast cell (index 0) and 0–6 neighbours around it (K = 7)."""
     b, K = len(rng), 7
     U = rng.random((K, 16), dtype=np.float64)
@@ -115,8 +203,8 @@ def yeast_layout(rng: ItemRNG, size: int, scale: float = 1.0, *, bud_prob=0.5, c
     dist = ext[:, :1] + ext + (0.5 + 6 * U[..., 7]) * scale
     cx = ctr + dist * np.cos(ang)
     cy = ctr + dist * np.sin(ang)
-    cx[:, 0] = ctr + (V[:, 1] - 0.5) * 3 * scale
-    cy[:, 0] = ctr + (V[:, 2] - 0.5) * 3 * scale
+    cx[:, 0] = ctr + (V[:, 1] - 0.5) * centre_jitter * scale
+    cy[:, 0] = ctr + (V[:, 2] - 0.5) * centre_jitter * scale
     if centre_offset is not None:
         off = np.asarray(centre_offset, float).reshape(-1)
         cx[:, 0] += off * np.cos(V[:, 3] * 2 * np.pi)
@@ -284,13 +372,37 @@ def _class_index(klass: str) -> int:
     return MAIN_CLASSES.index(klass) if klass in MAIN_CLASSES else TRANSFER.index(klass)
 
 
+def abundance_brightness(molecules) -> np.ndarray:
+    """Relative GFP brightness of yeast proteins from their abundance (molecules per cell).
+
+    ``(molecules / ABUNDANCE_REFERENCE) ** ABUNDANCE_EXPONENT``, clipped to
+    :data:`BRIGHTNESS_RANGE`; an unmeasured abundance (NaN: YeastGFP's "not visualized" or "low
+    signal") counts as :data:`UNMEASURED_MOLECULES`. The sublinear exponent was measured on the
+    real Chong et al. cells of the mirror: the five proteins span 1,080–77,000 molecules per
+    cell (Huh et al. 2003) but only about 3.5× in GFP signal above background (bright proteins
+    saturate the 8-bit export, the brightest pixel of a diffuse protein is not its total).
+    """
+    m = np.asarray(molecules, np.float64)
+    m = np.where(np.isfinite(m) & (m > 0), m, UNMEASURED_MOLECULES)
+    return np.clip((m / ABUNDANCE_REFERENCE) ** ABUNDANCE_EXPONENT, *BRIGHTNESS_RANGE)
+
+
 def make_yeast_protein(orf: str, klass: str, seed: int = 0, info: dict | None = None) -> ProteinSpec:
-    """A simulated yeast protein of class ``klass`` (one of the 16), parameters drawn from the ORF name."""
+    """A simulated yeast protein of class ``klass`` (one of the 16), parameters drawn from the ORF name.
+
+    With ``info["molecules"]`` (YeastGFP abundance, molecules per cell; NaN when unmeasured) the
+    brightness follows :func:`abundance_brightness` times a per-protein spread; without it, a
+    log-uniform draw over the same range.
+    """
     check_seed(seed)
     if klass not in YEAST_RENDERERS:
         raise unknown("yeast class", klass, YEAST_RENDERERS)
     rng = protein_generator(seed, "yeast", orf)
-    abundance = float(np.exp(rng.uniform(np.log(0.3), np.log(3.0))))
+    spread = float(np.exp(rng.normal(0.0, 0.2)))
+    if info is not None and "molecules" in info:
+        abundance = float(abundance_brightness(info["molecules"])) * spread
+    else:
+        abundance = float(np.exp(rng.uniform(*np.log(BRIGHTNESS_RANGE))))
     renderer = YEAST_RENDERERS[klass]
     comps = (Component(renderer, float(rng.uniform(0.85, 1.15)), draw_params(renderer, rng)),)
     return ProteinSpec(orf, comps, abundance, {klass: 3}, dict(info or {}, klass=klass))
@@ -298,10 +410,12 @@ def make_yeast_protein(orf: str, klass: str, seed: int = 0, info: dict | None = 
 
 @lru_cache(maxsize=4)
 def _catalog(seed: int) -> dict:
-    from atlaskit.data.catalogs import yeast_classes
+    from atlaskit.data.catalogs import yeast_classes, yeastgfp
 
     t = yeast_classes()
-    return {row.orf: make_yeast_protein(row.orf, row.klass, seed, {"gene": row.gene, "task": row.task, "label_idx": int(row.label_idx)})
+    molecules = yeastgfp().set_index("orf")["abundance"]
+    return {row.orf: make_yeast_protein(row.orf, row.klass, seed, {"gene": row.gene, "task": row.task, "label_idx": int(row.label_idx),
+                                                                   "molecules": float(molecules.get(row.orf, np.nan))})
             for row in t.itertuples(index=False)}
 
 
@@ -346,7 +460,7 @@ def yeast_specs(proteins=None, seed: int = 0, task: str | None = "main", per_cla
 
 
 def _render_yeast(specs: Sequence[ProteinSpec | None], items, seed: int, style: str, *, masks: bool, normalize: str,
-                  kinds: Sequence[str] | None = None) -> SimBatch:
+                  kinds: Sequence[str] | None = None, look: YeastLook = CALIBRATED) -> SimBatch:
     S = CROP + 2 * MARGIN
     names = [specs[p].name if specs[p] is not None else f"noncell/{kinds[j]}" for j, (p, _) in enumerate(items)]
     rng = ItemRNG([item_generator(seed, style, nm, i) for nm, (_, i) in zip(names, items)])
@@ -354,10 +468,10 @@ def _render_yeast(specs: Sequence[ProteinSpec | None], items, seed: int, style: 
     offset = None
     extra_focus = np.zeros(b, np.float32)
     if kinds is not None:
-        offset = np.array([{"off_centre": 24.0, "empty": 60.0}.get(k, 0.0) for k in kinds])
-    bud_prob = np.array([0.85 if (s is not None and s.info.get("klass") == "bud neck") else 0.5 for s in
+        offset = np.array([{"off_centre": 24.0, "empty": 60.0}.get(k, 0.0) for k in kinds]) * look.scale
+    bud_prob = np.array([0.85 if (s is not None and s.info.get("klass") == "bud neck") else look.bud_probability for s in
                          (specs[p] for p, _ in items)])
-    cs = yeast_layout(rng, S, 1.0, bud_prob=bud_prob, centre_offset=offset)
+    cs = yeast_layout(rng, S, look.scale, bud_prob=bud_prob, centre_offset=offset, centre_jitter=look.centre_jitter)
     if kinds is not None:
         kinds_arr = np.array(kinds)
         cs.valid[kinds_arr == "empty", 1:] &= rng.random((cs.valid.shape[1] - 1,))[kinds_arr == "empty"] < 0.3
@@ -371,15 +485,15 @@ def _render_yeast(specs: Sequence[ProteinSpec | None], items, seed: int, style: 
             cs.by[clump] = cs.cy[clump]
             cs.valid[clump] = True
         extra_focus[kinds_arr == "blurred"] = 3.0
-    g = yeast_geometry(cs, S, 1.0)
+    g = yeast_geometry(cs, S, look.scale)
     comps = []
     for j, (p, _) in enumerate(items):
         if specs[p] is not None:
             comps.append(specs[p].components)
         else:
-            comps.append((Component("y_cytoplasm", 0.6, dict(RFP_PARAMS)),))
+            comps.append((Component("y_cytoplasm", 0.6, look.rfp_params()),))
     sharp, spots = render_components(g, rng, comps)
-    rfp, _ = render_components(g, rng, [(Component("y_cytoplasm", 1.0, dict(RFP_PARAMS)),)] * b)
+    rfp, _ = render_components(g, rng, [(Component("y_cytoplasm", 1.0, look.rfp_params()),)] * b)
     if kinds is not None:  # every non-cell image draws these numbers, whatever its kind
         deb = np.array(kinds) == "debris"
         u = rng.random((S, S))
@@ -389,21 +503,28 @@ def _render_yeast(specs: Sequence[ProteinSpec | None], items, seed: int, style: 
         rfp = rfp * (~deb[:, None, None]) + blobs * 0.7
         spots = [(idx, imp * (~deb[idx, None, None]), sg) for idx, imp, sg in spots]
         sharp[deb] *= 0.3
-    optics = YEAST_OPTICS
-    focus = np.sqrt(draw_focus(rng, optics) ** 2 + extra_focus ** 2).astype(np.float32)
+    optics = look.optics
+    focus = np.sqrt(draw_focus(rng, optics, look.scale) ** 2 + (extra_focus * look.scale) ** 2).astype(np.float32)
     exposure = np.exp(rng.normal(()) * np.float32(optics.exposure_sd)).astype(np.float32)
-    otf, _ = otf_for(optics, (S, S), focus)
+    otf, _ = otf_for(optics, (S, S), focus, look.scale)
     gfp = crop_margin(form_image(sharp, spots, otf, (S, S)), MARGIN)
     red = crop_margin(form_image(rfp, [], otf, (S, S)), MARGIN)
     abundance = np.array([specs[p].abundance if specs[p] is not None else 0.5 for p, _ in items], np.float32)
     ones = np.ones(b, np.float32)
     # GFP: the image's bright end (99.9th percentile) gets peak × abundance photons, as a
     # protein's own brightest structures set what the screen's exposure captured
-    raw_g = acquire(np.ascontiguousarray(gfp), rng, optics, peak=optics.peak_photons * abundance * exposure)
-    raw_r = acquire(np.ascontiguousarray(red), rng, optics, peak=np.float32(RFP_PHOTONS) * exposure, ref=ones)
+    # autofluorescence and stray light scale with the exposure as the signal does
+    background = np.float32(optics.background) * (exposure if look.background_follows_exposure else np.ones_like(exposure))
+    raw_g = acquire(np.ascontiguousarray(gfp), rng, optics, peak=optics.peak_photons * abundance * exposure,
+                    background=background)
+    raw_r = acquire(np.ascontiguousarray(red), rng, optics, peak=np.float32(look.rfp_photons) * exposure, ref=ones,
+                    background=background)
+    # the export's per-field gain: most fields at one scale, some far dimmer (measured on the real cells)
+    u = rng.random(())
+    export_gain = np.where(u < look.dim_field_fraction, look.dim_field_gain, 1.0).astype(np.float32)
     if normalize == "paper":
-        sat_g = optics.gain * optics.peak_photons * 1.6 + optics.gain * optics.background
-        sat_r = optics.gain * RFP_PHOTONS * 1.25 + optics.gain * optics.background
+        sat_g = (optics.gain * optics.peak_photons * look.gfp_saturation + optics.gain * optics.background) / export_gain
+        sat_r = (optics.gain * look.rfp_photons * look.rfp_saturation + optics.gain * optics.background) / export_gain
         imgs = np.stack([to_uint8_scale(raw_g, optics.offset, sat_g), to_uint8_scale(raw_r, optics.offset, sat_r)], 1)
     elif normalize == "minmax":
         from atlaskit.data.sim.optics import minmax
@@ -440,7 +561,7 @@ def _render_yeast(specs: Sequence[ProteinSpec | None], items, seed: int, style: 
 
 def iter_yeast_crops(proteins=None, n_per_protein: int = 20, seed: int = 0, *, task: str = "main", per_class: int | None = None,
                      batch_size: int = 256, normalize: str = "paper", masks: bool = False, start: int = 0,
-                     workers: int | None = None) -> Iterator[SimBatch]:
+                     workers: int | None = None, look: "str | YeastLook" = "calibrated") -> Iterator[SimBatch]:
     """Yield batches of 64×64 yeast crops (GFP protein, RFP cytosol), protein by protein.
 
     Parameters
@@ -455,6 +576,9 @@ def iter_yeast_crops(proteins=None, n_per_protein: int = 20, seed: int = 0, *, t
         saturate, dim ones stay dim, as in plate screens), divided by 255 → [0, 1].
     masks : bool
         Also return cell masks (mother + bud; the centred cell has id 1) and nucleus masks.
+    look : {"calibrated", "original"} or YeastLook
+        Layout, optics and export (:class:`YeastLook`); ``"calibrated"`` matches the real Chong
+        et al. cells, ``"original"`` is the look before that calibration.
 
     Yields
     ------
@@ -463,10 +587,10 @@ def iter_yeast_crops(proteins=None, n_per_protein: int = 20, seed: int = 0, *, t
         index, kind, is_cell, budded, abundance, exposure, focus, field_id, normalization``.
     """
     specs = yeast_specs(proteins, seed, task, per_class)
-    return _iter(specs, None, n_per_protein, seed, "yeast", batch_size, normalize, masks, start, workers)
+    return _iter(specs, None, n_per_protein, seed, "yeast", batch_size, normalize, masks, start, workers, yeast_look(look))
 
 
-def _iter(specs, kinds, n_per, seed, style, batch_size, normalize, masks, start, workers=None):
+def _iter(specs, kinds, n_per, seed, style, batch_size, normalize, masks, start, workers=None, look=CALIBRATED):
     n_per = check_count(n_per, "n_per_protein")
     batch_size = check_count(batch_size, "batch_size")
     if normalize not in ("paper", "minmax", "raw"):
@@ -480,7 +604,7 @@ def _iter(specs, kinds, n_per, seed, style, batch_size, normalize, masks, start,
 
     def render(part):
         kk = None if kinds is None else [kinds[p] for p, _ in part]
-        return _render_yeast(specs, part, seed, style, masks=masks, normalize=normalize, kinds=kk)
+        return _render_yeast(specs, part, seed, style, masks=masks, normalize=normalize, kinds=kk, look=look)
 
     return rebatch(map_ordered(render, parts, workers), batch_size)
 
@@ -491,7 +615,7 @@ def yeast_crops(proteins=None, n_per_protein: int = 20, seed: int = 0, **kw) -> 
 
 
 def yeast_noncells(n: int, seed: int = 0, *, kinds: Sequence[str] = NONCELL_KINDS, normalize: str = "paper",
-                   masks: bool = False) -> SimBatch:
+                   masks: bool = False, look: "str | YeastLook" = "calibrated") -> SimBatch:
     """Bad crops for DeepYeast's cell-quality filter, ``klass = "non-cell"``.
 
     Kinds (cycled): ``empty`` (background, maybe a cell fragment at the border), ``off_centre``
@@ -509,10 +633,11 @@ def yeast_noncells(n: int, seed: int = 0, *, kinds: Sequence[str] = NONCELL_KIND
     # one "protein" per kind; images i, i + len(kinds), … of a kind have indices 0, 1, …
     items = [(i % len(kinds), i // len(kinds)) for i in range(n)]
     seed = check_seed(seed)
+    look = yeast_look(look)
     parts = [items[lo:lo + 128] for lo in range(0, n, 128)]
 
     def render(part):
         return _render_yeast(specs, part, seed, "yeast_noncell", masks=masks, normalize=normalize,
-                             kinds=[kinds[p] for p, _ in part])
+                             kinds=[kinds[p] for p, _ in part], look=look)
 
     return SimBatch.concat(list(map_ordered(render, parts)))

@@ -19,7 +19,10 @@ What the chapter calls, in order:
    :func:`layer_features` and :func:`transfer_curves` (Fig. 4C and S6).
 6. Interpretation: :func:`embed_layers` (t-SNE, Fig. 3B), :func:`layer_information`
    (mutual information, Fig. 3D), :func:`top_unit_patches` (Fig. 3A).
-7. Sim-to-real check: :func:`save_model` / :func:`load_model`, the checkpoint that
+7. Real cells (:mod:`.realcells`): :func:`sim_to_real` (the network on the mirror's real
+   Toronto WT2 cells) and :func:`real_and_simulated_probe` (protein-disjoint forests on network and
+   hand-crafted features of real cells, beside the same on matched simulated cells).
+8. Sim-to-real check: :func:`save_model` / :func:`load_model`, the checkpoint that
    ``atlaskit evaluate deepyeast --checkpoint PATH --images FILE.npz`` measures
    (:mod:`atlaskit.commands.evaluate`).
 
@@ -50,6 +53,9 @@ from atlaskit.studies.deepyeast.interpretation import (  # noqa: E402
     embed_layers, layer_information, max_activating_patches, receptive_fields, top_unit_patches,
     unit_class_information,
 )
+from atlaskit.studies.deepyeast.realcells import (  # noqa: E402
+    PROTEIN_FOLDS, SimToReal, protein_disjoint_probe, real_and_simulated_probe, sim_to_real, simulated_counterpart,
+)
 from atlaskit.studies.deepyeast.effects import measure_effects  # noqa: E402
 from atlaskit.studies.deepyeast import figures  # noqa: E402
 
@@ -64,4 +70,5 @@ __all__ = [
     "quality_training_set", "layer_features", "transfer_curves", "summarize_transfer",
     "embed_layers", "unit_class_information", "layer_information", "receptive_fields", "max_activating_patches",
     "top_unit_patches", "figures", "DEEPYEAST_CLASSES", "TRANSFER_CLASSES",
+    "PROTEIN_FOLDS", "SimToReal", "sim_to_real", "protein_disjoint_probe", "simulated_counterpart", "real_and_simulated_probe",
 ]

@@ -15,7 +15,7 @@ import pandas as pd
 from atlaskit.analysis.effects import Effect, bootstrap_interval, repeat_interval
 
 __all__ = ["network_vs_forest", "protein_vs_cell", "quality_filter_gain", "transfer_small_n",
-           "deep_vs_early_layers", "information_rises", "measure_effects"]
+           "deep_vs_early_layers", "information_rises", "learned_vs_crafted_real", "measure_effects"]
 
 
 def network_vs_forest(y, network_pred, forest_pred, proteins, *, n_boot: int, seed: int = 0,
@@ -121,12 +121,31 @@ def information_rises(information: pd.DataFrame, *, deep: str = "conv3_4", early
         reason="bootstrap over units within each layer (probe cells fixed)", data=data)
 
 
+def learned_vs_crafted_real(probe, *, learned: str = "fc1 (network)", crafted: str = "hand-crafted",
+                            n_boot: int, seed: int = 0) -> Effect:
+    """On real cells: a forest on the (simulated-trained) network's features minus one on hand-crafted
+    features, trained on some real proteins and tested on the others
+    (:func:`~atlaskit.studies.deepyeast.realcells.real_and_simulated_probe`)."""
+    est, low, high = probe.gap("real", learned, crafted, n_boot=n_boot, seed=seed)
+    cells = int(probe.correct[("real", learned)].size)
+    return Effect.measured(
+        "learned features beat hand-crafted ones on real cells",
+        "network features separate real localizations better than CellProfiler features (87 % vs 75 %, "
+        "network trained on real cells)",
+        f"accuracy({learned}) − accuracy({crafted}), real cells of held-out proteins (mitochondrion vs cytoplasm)",
+        est, low, high,
+        reason=f"paired bootstrap over {cells} real test cells of 5 proteins (2 protein-disjoint folds); the network "
+               "was trained on simulated cells only, so the row measures learned features across the sim-to-real gap",
+        data="real cells (Chong et al. 2015, 5 proteins)")
+
+
 def measure_effects(*, y, pred, forest_pred, proteins, calls, keep, transfer_curves: pd.DataFrame, learned: str,
             sweep_curves: pd.DataFrame, information: pd.DataFrame, n_boot: int, seed: int = 0,
-            data: str = "sim") -> list[Effect]:
-    """The chapter's ledger rows, in the order of the paper's claims."""
+            data: str = "sim", real_probe=None) -> list[Effect]:
+    """The chapter's ledger rows, in the order of the paper's claims (with ``real_probe``, a
+    :class:`~atlaskit.studies.deepyeast.realcells.ProbeResult`, one more row on real cells)."""
     n_boot = int(min(n_boot, 2000))
-    return [
+    rows = [
         network_vs_forest(y, pred, forest_pred, proteins, n_boot=n_boot, seed=seed, data=data),
         protein_vs_cell(y, pred, proteins, calls, n_boot=n_boot, seed=seed, data=data),
         quality_filter_gain(y, pred, keep, proteins, n_boot=n_boot, seed=seed, data=data),
@@ -134,3 +153,6 @@ def measure_effects(*, y, pred, forest_pred, proteins, calls, keep, transfer_cur
         deep_vs_early_layers(sweep_curves, data=data),
         information_rises(information, n_boot=n_boot, seed=seed, data=data),
     ]
+    if real_probe is not None:
+        rows.append(learned_vs_crafted_real(real_probe, n_boot=n_boot, seed=seed))
+    return rows

@@ -13,7 +13,7 @@ import pandas as pd
 
 __all__ = ["crop_gallery", "noncell_gallery", "training_curves", "precision_recall", "confusion",
            "forest_importance", "filtered_crops", "protein_accuracy_curve", "spread_proportions", "transfer_curve",
-           "layer_sweep", "layer_maps", "unit_information", "unit_patches"]
+           "layer_sweep", "layer_maps", "unit_information", "unit_patches", "real_predictions"]
 
 _COLORS = ("green", "magenta")  # GFP (the protein), RFP (the cytosol)
 
@@ -218,4 +218,27 @@ def unit_patches(patches: Sequence[tuple[str, int, list]], ncols: int = 12):
     units = len(patches) // max(1, len(layers))
     fig.suptitle(f"Top-{len(patches[0][2]) if patches else 0} patches of the {units} most informative units per layer "
                  f"(rows: {', '.join(layers)})", fontsize=9, y=1.01)
+    return fig
+
+
+def real_predictions(on_real, top: int = 6):
+    """What the network calls each real protein's cells: stacked shares of the predicted classes.
+
+    ``on_real`` is a :class:`~atlaskit.studies.deepyeast.realcells.SimToReal`; the ``top``
+    classes predicted most often are shown by name, the rest pooled as "other".
+    """
+    import plotly.graph_objects as go
+
+    shares = on_real.shares
+    order = on_real.proteins.sort_values(["klass", "protein"])
+    shares = shares.loc[order["protein"]]
+    keep = shares.sum().sort_values(ascending=False).index[:top].tolist()
+    shown = shares[keep].assign(other=shares.drop(columns=keep).sum(1))
+    labels = [f"{p} ({k})" for p, k in zip(order["protein"], order["klass"])]
+    fig = go.Figure()
+    for name in shown.columns:
+        fig.add_bar(y=labels, x=shown[name], name=name, orientation="h")
+    fig.update_layout(barmode="stack", height=120 + 45 * len(labels), xaxis_title="share of the protein's real cells",
+                      xaxis_range=[0, 1], legend_title_text="predicted",
+                      title="The simulated-trained network on real cells: what it calls each protein's cells")
     return fig

@@ -103,10 +103,10 @@ PRESETS: dict[str, Preset] = {
         feature_jobs=1, num_workers=0, cpu_threads=1,
     ),
     "ci": Preset(
-        scale="ci", model=DeepYeastConfig.small(0.125, dropout=0.0), epochs=10, batch_size=32, lr=0.05, step_size=4,
+        scale="ci", model=DeepYeastConfig.small(0.125, dropout=0.0), epochs=20, batch_size=32, lr=0.05, step_size=4,
         proteins_per_class=40, split=(0.7, 0.1, 0.2), cells_per_class=(600, 24, 96), max_cells_per_protein=40,
         noncell_fraction=0.08, transfer_proteins_per_class=8, transfer_cells_per_class=104,
-        transfer_sizes=TRANSFER_SIZES, transfer_repeats=3, transfer_trees=100, layer_sweep_size=25, n_bootstrap=1000, rf_trees=150,
+        transfer_sizes=TRANSFER_SIZES, transfer_repeats=10, transfer_trees=100, layer_sweep_size=25, n_bootstrap=1000, rf_trees=150,
         embed_cells=480, embed_layers=("conv2_2", "conv3_4", "fc1", "fc2"), mi_bins=8, dual_proteins=8, dual_cells=20,
         feature_jobs=1, num_workers=0, cpu_threads=1,
     ),

@@ -151,19 +151,27 @@ def save_model(model: DeepYeastNet, path: str | Path, *, classes: Sequence[str] 
 def load_model(path: str | Path, *, device: str = "cpu") -> tuple[DeepYeastNet, list[str]]:
     """Load a :func:`save_model` checkpoint (``weights_only=True``): the model in eval mode and its classes.
 
+    The file's content checksum and finite weights are verified first
+    (:func:`atlaskit.train.checkpoints.verify_checkpoint`).
+
     Raises
     ------
     DataError
         Missing, unreadable or foreign file, or weights that do not fit the stored config.
+    CheckpointError
+        The file changed after it was written (checksum) or holds NaN/inf weights.
     """
+    from atlaskit.train.checkpoints import CheckpointError, verify_checkpoint
+
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: checkpoint not found")
     try:
-        obj = torch.load(p, map_location=device, weights_only=True)
-    except Exception as exc:  # unpickling refusals, zip errors, truncation
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{p}: not a readable DeepYeast checkpoint ({first})") from None
+        obj = verify_checkpoint(p, map_location=device)
+    except CheckpointError as exc:  # unreadable or unsafe: the file is not a checkpoint of ours
+        if "integrity check" in str(exc) or "non-finite" in str(exc):
+            raise
+        raise DataError(f"{p}: not a readable DeepYeast checkpoint ({str(exc).splitlines()[0]})") from None
     if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT:
         raise DataError(f"{p}: not a DeepYeast checkpoint (expected format {CHECKPOINT_FORMAT!r}; "
                         "write one with atlaskit.studies.deepyeast.save_model)")

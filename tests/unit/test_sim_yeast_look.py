@@ -1,0 +1,66 @@
+"""The yeast simulator's looks (calibrated on real cells / original), the abundance → brightness
+rule, and the per-field export gain."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from atlaskit.data import sim
+from atlaskit.data.sim import yeast as Y
+from atlaskit.errors import AtlaskitError
+
+
+def test_abundance_brightness_hand_computed():
+    ref, exponent = Y.ABUNDANCE_REFERENCE, Y.ABUNDANCE_EXPONENT
+    out = Y.abundance_brightness([ref, 2 * ref, np.nan, 0.0, 1e12, 1.0])
+    assert out[0] == pytest.approx(1.0)
+    assert out[1] == pytest.approx(2 ** exponent)
+    # unmeasured (NaN) and non-positive abundances count as UNMEASURED_MOLECULES
+    assert out[2] == out[3] == pytest.approx((Y.UNMEASURED_MOLECULES / ref) ** exponent)
+    assert out[4] == Y.BRIGHTNESS_RANGE[1] and out[5] == Y.BRIGHTNESS_RANGE[0]  # clipped
+
+
+def test_catalog_brightness_follows_yeastgfp_abundance():
+    from atlaskit.data.catalogs import yeastgfp
+
+    specs = {s.name: s for s in sim.yeast_specs(None, 0, "main")}
+    molecules = yeastgfp().set_index("orf")["abundance"]
+    measured = [o for o in specs if np.isfinite(molecules.get(o, np.nan))]
+    abundance = np.array([specs[o].abundance for o in measured])
+    expected = Y.abundance_brightness(molecules.reindex(measured).to_numpy())
+    # a per-protein spread of exp(N(0, 0.2)) around the rule, nothing more
+    ratio = np.log(abundance / expected)
+    assert abs(np.median(ratio)) < 0.05 and np.std(ratio) == pytest.approx(0.2, abs=0.03)
+    assert np.corrcoef(np.log(abundance), np.log(expected))[0, 1] > 0.9
+
+
+def test_looks_differ_and_are_deterministic():
+    a = sim.yeast_crops(["YAL005C"], 12, seed=3)  # default look: calibrated
+    b = sim.yeast_crops(["YAL005C"], 12, seed=3, look="calibrated")
+    c = sim.yeast_crops(["YAL005C"], 12, seed=3, look="original")
+    np.testing.assert_array_equal(a.images, b.images)
+    assert not np.allclose(a.images, c.images)
+    # the original look saturates the RFP channel; the calibrated one stays below 1 as real cells do
+    assert np.mean(c.images[:, 1].max((1, 2)) == 1.0) >= 0.4
+    assert np.median(a.images[:, 1].max((1, 2))) < 0.8
+    # cells are larger in the calibrated look (cell masks, centred cell = id 1)
+    big = sim.yeast_crops(["YAL005C"], 4, seed=3, masks=True).cell_masks
+    small = sim.yeast_crops(["YAL005C"], 4, seed=3, masks=True, look="original").cell_masks
+    assert (big == 1).sum() > 1.5 * (small == 1).sum()
+
+
+def test_dim_fields_scale_the_whole_export():
+    bright = dataclasses.replace(Y.CALIBRATED, dim_field_fraction=0.0)
+    dim = dataclasses.replace(Y.CALIBRATED, dim_field_fraction=1.0, dim_field_gain=0.25)
+    x = sim.yeast_crops(["YAL005C"], 6, seed=1, look=bright).images
+    y = sim.yeast_crops(["YAL005C"], 6, seed=1, look=dim).images
+    # the same photons exported 4× dimmer: every level (background included) scales, up to 8-bit rounding
+    np.testing.assert_allclose(y, np.round(x * 255 * 0.25) / 255, atol=1.5 / 255)
+
+
+def test_unknown_look_is_a_clear_error():
+    with pytest.raises(AtlaskitError, match="yeast look"):
+        sim.yeast_crops(["YAL005C"], 1, look="glossy")
+    assert set(sim.YEAST_LOOKS) == {"calibrated", "original"}

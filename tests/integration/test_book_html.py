@@ -98,13 +98,15 @@ def test_the_default_book_has_no_launch_buttons(html):
 def html_with_launch(executed_chapters, tmp_path_factory):
     """A one-chapter book (intro, 00_data, the ledger page, workshop) rendered with launch buttons."""
     root = tmp_path_factory.mktemp("launch")
-    shutil.copy(book.ROOT / "_config.yml", root / "_config.yml")
+    for item in ("_config.yml", "references.bib"):
+        shutil.copy(book.ROOT / item, root / item)
+    shutil.copytree(book.ROOT / "_assets", root / "_assets")  # the book's own MathJax
     (root / "_toc.yml").write_text(
         "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/chapters/00_data\n  - file: book/ledger\n"
-        "  - file: book/workshop\n"
+        "  - file: book/workshop\n  - file: book/bibliography\n"
     )
     (root / "book" / "chapters").mkdir(parents=True)
-    for item in ("intro.md", "ledger.md", "workshop.md"):  # the pages the intro links to
+    for item in ("intro.md", "ledger.md", "workshop.md", "bibliography.md"):  # the pages the intro links to and cites
         shutil.copy(book.ROOT / "book" / item, root / "book" / item)
     shutil.copy(executed_chapters["00_data"], root / "book" / "chapters" / "00_data.ipynb")
     shutil.copytree(book.ROOT / "notebooks", root / "notebooks")

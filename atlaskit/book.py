@@ -403,7 +403,8 @@ def setup(app) -> dict[str, Any]:
     :mod:`atlaskit.plots`); the file is copied from the installed ``plotly`` package when an
     HTML build finishes, so page and figure always come from the same plotly version, offline.
     With ``html_copy_source = False`` (no ``_sources`` copies of the notebooks) the theme's
-    download button, which links into ``_sources``, is turned off too.
+    download button, which links into ``_sources``, is turned off too. Downloadable notebooks
+    keep each plotly figure once (:func:`slim_plotly_outputs`).
     """
 
     def no_download_button_without_sources(app, config) -> None:
@@ -416,11 +417,40 @@ def setup(app) -> dict[str, Any]:
             static.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(plotly_js_source(), static / PLOTLY_JS)
             _drop_build_only_files(static)
+            for notebook in (Path(app.outdir) / "_downloads").glob("*/*.ipynb"):
+                slim_plotly_outputs(notebook)
 
     app.add_js_file(PLOTLY_JS)  # in <head>, not deferred: the figures' inline scripts call Plotly
     app.connect("config-inited", no_download_button_without_sources)
     app.connect("build-finished", copy_plotly_js)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def slim_plotly_outputs(notebook: Path) -> int:
+    """Keep one copy of each plotly figure in a downloadable notebook: the figure itself.
+
+    Chapter outputs carry every plotly figure twice (:mod:`atlaskit.plots`): as the plotly mime
+    type, which Jupyter draws offline, and as HTML for the book's pages. A notebook a reader
+    downloads is opened in Jupyter, so its HTML copies are dropped (about half its size). The file
+    is rewritten in place, atomically; returns the number of outputs slimmed.
+    """
+    import json
+
+    from atlaskit._atomic import atomic_write
+    from atlaskit.plots import PLOTLY_MIMETYPE
+
+    content = json.loads(notebook.read_text(encoding="utf-8"))
+    slimmed = 0
+    for cell in content.get("cells", []):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if PLOTLY_MIMETYPE in data and "text/html" in data:
+                del data["text/html"]
+                slimmed += 1
+    if slimmed:
+        with atomic_write(notebook, "w", encoding="utf-8") as fh:
+            json.dump(content, fh, ensure_ascii=False, indent=1)
+    return slimmed
 
 
 def _drop_build_only_files(static: Path) -> list[Path]:

@@ -242,4 +242,13 @@ def ledger(run: ChapterRun, effects) -> "pandas.io.formats.style.Styler":  # noq
     write_ledger(effects_dir() / f"{run.chapter}.json", rows, **context)
     shown = ledger_display(ledger_table(rows)).set_index("effect")
     # A Styler: its HTML shows every statement whole (a DataFrame's cuts text at 50 characters).
-    return shown.style.set_properties(**{"text-align": "left", "vertical-align": "top"})
+    # Seven columns of prose fit the page only with a fixed layout and set widths: without them the
+    # browser sizes columns by their longest word and the last ones run off the page.
+    widths = {"ours [95 % interval]": "12%", "verdict": "12%", "paper": "19%", "measure": "16%", "reason": "15%",
+              "data": "8%"}
+    styles = [{"selector": "", "props": "table-layout: fixed; width: 100%; font-size: 0.8em; word-wrap: break-word"},
+              {"selector": "th.row_heading, th.index_name", "props": "width: 18%; vertical-align: top"}]
+    styles += [{"selector": f"th.col_heading.col{i}", "props": f"width: {widths.get(c, 'auto')}"}
+               for i, c in enumerate(shown.columns)]
+    return (shown.style.set_properties(**{"text-align": "left", "vertical-align": "top"})
+            .set_table_styles(styles))

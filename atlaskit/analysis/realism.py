@@ -618,8 +618,9 @@ def looks_table(comparisons: dict, statistics: Sequence[str] = ("rfp_raw_max", "
     Returns
     -------
     DataFrame
-        One row for the real cells and one per look: ``AUROC`` (with its interval; blank for the
-        real row) and the median of each statistic.
+        One column for the real cells and one per look (``simulated, <name>``); rows: the
+        ``AUROC`` (with its interval; blank for the real cells), then the median of each statistic
+        (three decimals), so that the table stays narrow however many statistics are shown.
     """
     if not comparisons:
         raise DataError("looks_table needs at least one comparison")
@@ -628,10 +629,10 @@ def looks_table(comparisons: dict, statistics: Sequence[str] = ("rfp_raw_max", "
     if missing:
         raise DataError(f"looks_table: unknown statistics {missing}")
     real = first.statistics[first.statistics["source"] == "real"]
-    rows = [{"cells": "real", "AUROC": "", **{s: real[s].median() for s in statistics}}]
+    columns = {"real": ["", *(f"{real[s].median():.3f}" for s in statistics)]}
     for name, comparison in comparisons.items():
         sim = comparison.statistics[comparison.statistics["source"] == "simulated"]
         score = comparison.score
-        rows.append({"cells": f"simulated, {name}", "AUROC": f"{score.auroc:.2f} [{score.low:.2f}, {score.high:.2f}]",
-                     **{s: sim[s].median() for s in statistics}})
-    return pd.DataFrame(rows).set_index("cells").round(3)
+        columns[f"simulated, {name}"] = [f"{score.auroc:.2f} [{score.low:.2f}, {score.high:.2f}]",
+                                         *(f"{sim[s].median():.3f}" for s in statistics)]
+    return pd.DataFrame(columns, index=pd.Index(["AUROC", *statistics], name="statistic"))

@@ -297,3 +297,23 @@ def test_chapter_headers_name_the_kernel():
     for name, source in book.chapter_sources().items():
         kernelspec = jupytext.read(source).metadata.get("kernelspec", {})
         assert kernelspec.get("name") == "python3" and kernelspec.get("language") == "python", name
+
+
+def test_downloaded_notebooks_keep_each_plotly_figure_once(tmp_path):
+    import json
+
+    from atlaskit import book
+    from atlaskit.plots import PLOTLY_MIMETYPE
+
+    figure = {"data": [{"type": "bar", "y": [1, 2]}], "layout": {}}
+    cells = [{"cell_type": "code", "source": "fig.show()", "metadata": {}, "execution_count": 1, "outputs": [
+        {"output_type": "display_data", "metadata": {}, "data": {PLOTLY_MIMETYPE: figure, "text/html": "<div>…</div>"}},
+        {"output_type": "display_data", "metadata": {}, "data": {"text/html": "<table></table>", "text/plain": "t"}},
+    ]}]
+    path = tmp_path / "c.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    assert book.slim_plotly_outputs(path) == 1
+    outputs = json.loads(path.read_text())["cells"][0]["outputs"]
+    assert outputs[0]["data"] == {PLOTLY_MIMETYPE: figure}  # the figure itself stays, its HTML copy goes
+    assert outputs[1]["data"] == {"text/html": "<table></table>", "text/plain": "t"}  # other HTML untouched
+    assert book.slim_plotly_outputs(path) == 0  # nothing left to slim

@@ -179,11 +179,12 @@ def test_calibrated_yeast_look_is_closer_to_the_real_cells_than_the_original(mir
     before = realism.compare_yeast(proteins_per_class=6, n_per_protein=6, n_boot=50, look="original")
     after = realism.compare_yeast(proteins_per_class=6, n_per_protein=6, n_boot=50)
     table = realism.looks_table({"original": before, "calibrated": after}, statistics=("rfp_raw_max", "rfp_p05"))
-    assert list(table.index) == ["real", "simulated, original", "simulated, calibrated"]
-    assert table.loc["real", "AUROC"] == "" and table.loc["simulated, original", "AUROC"].startswith(f"{before.score.auroc:.2f}")
-    real_max = table.loc["real", "rfp_raw_max"]
+    assert list(table.columns) == ["real", "simulated, original", "simulated, calibrated"]
+    assert list(table.index) == ["AUROC", "rfp_raw_max", "rfp_p05"]
+    assert table.loc["AUROC", "real"] == "" and table.loc["AUROC", "simulated, original"].startswith(f"{before.score.auroc:.2f}")
+    level = table.loc["rfp_raw_max"].astype(float)
     # the original look saturates the RFP; the calibrated one sits near the real cells' level
-    assert abs(table.loc["simulated, calibrated", "rfp_raw_max"] - real_max) < abs(table.loc["simulated, original", "rfp_raw_max"] - real_max)
+    assert abs(level["simulated, calibrated"] - level["real"]) < abs(level["simulated, original"] - level["real"])
     assert before.score.auroc > 0.95 and after.score.auroc < before.score.auroc
     with pytest.raises(DataError, match="unknown statistics"):
         realism.looks_table({"original": before}, statistics=("no_such",))

@@ -40,12 +40,12 @@ class SimToReal:
     shares: pd.DataFrame  # protein × predicted class: share of the protein's cells
 
     def summary(self) -> str:
-        """One line: both accuracies with their intervals and the protein calls."""
+        """Two lines: the protein calls, then both accuracies with their intervals."""
         a, t = self.accuracy, self.two_way
         right = int((self.proteins["call"] == self.proteins["klass"]).sum())
-        return (f"{len(self.cells)} real cells of {len(self.proteins)} proteins: accuracy {a[0]:.3f} [{a[1]:.3f}, {a[2]:.3f}] "
-                f"over all classes, {t[0]:.3f} [{t[1]:.3f}, {t[2]:.3f}] between "
-                f"{' and '.join(sorted(self.proteins['klass'].unique()))}; {right} of {len(self.proteins)} protein calls right")
+        return (f"{len(self.cells)} real cells of {len(self.proteins)} proteins; {right} of {len(self.proteins)} protein calls right\n"
+                f"per-cell accuracy {a[0]:.3f} [{a[1]:.3f}, {a[2]:.3f}] over all classes, {t[0]:.3f} [{t[1]:.3f}, {t[2]:.3f}] "
+                f"between {' and '.join(sorted(self.proteins['klass'].unique()))}")
 
 
 def _class_indices(labels: Sequence[str], classes: Sequence[str], what: str) -> np.ndarray:

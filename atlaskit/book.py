@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import platform
 import re
@@ -121,6 +122,8 @@ def validate_parameters(chapter: str, source: Path, given: Mapping[str, Any]) ->
                 raise ParameterError(f"{chapter}: parameter {name} expects an integer, got {value!r}")
             elif isinstance(default, float) and not isinstance(value, (int, float)):
                 raise ParameterError(f"{chapter}: parameter {name} expects a number, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):  # "inf", "nan", "1e400"
+            raise ParameterError(f"{chapter}: parameter {name} expects a finite number, got {value!r}")
         checked[name] = value
     return checked
 

@@ -257,19 +257,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every ``with`` and ``finally`` cleans up (temporary
+    folders, the kernel and its connection file) before the process ends."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
     args = build_parser().parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return args.func(args)
     except AtlaskitError as error:
         print(f"atlaskit: error: {error}", file=sys.stderr)
         return 2
+    except _Terminated:
+        print("atlaskit: terminated (SIGTERM); temporary files removed", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("atlaskit: interrupted", file=sys.stderr)
         return 130
     except OSError as error:  # the environment (read-only or full disk, a file where a folder should be)
         print(f"atlaskit: error: {_describe_os_error(error)}", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 _OS_HINTS = {

@@ -589,3 +589,45 @@ def test_predict_refuses_a_pickled_nucleus_in_the_run_folder(deepgps_run, tmp_pa
     with pytest.raises(DataError, match=r"nucleus\.npy: not a plain numeric \.npy array .*refused"):
         predict_fasta(fasta, out_dir=tmp_path / "o", checkpoint=folder)
     assert not (tmp_path / "o").exists()  # nothing created before the failure
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e400"])
+def test_non_finite_chapter_parameters_are_refused_by_name(value):
+    from pathlib import Path
+
+    from atlaskit import book
+    from atlaskit.errors import ParameterError
+
+    source = Path(book.__file__).resolve().parents[1] / "notebooks" / "04_deepyeast.py"
+    with pytest.raises(ParameterError, match=r"parameter alpha expects a finite number"):
+        book.validate_parameters("04_deepyeast", source, {"alpha": value})
+    assert book.validate_parameters("04_deepyeast", source, {"alpha": "2.5"}) == {"alpha": 2.5}
+
+
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
+    """A SIGTERM during a command unwinds it (temporary folders removed) and exits 143."""
+    import subprocess
+    import sys
+    import textwrap
+
+    marker = tmp_path / "tmpdir.txt"
+    script = textwrap.dedent(f"""
+        import os, signal, sys, tempfile, threading, time
+        from atlaskit import cli
+
+        def slow(args):
+            with tempfile.TemporaryDirectory(prefix="atlaskit-test-") as tmp:
+                open({str(marker)!r}, "w").write(tmp)
+                threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+                time.sleep(30)
+            return 0
+
+        cli.cmd_data_list = slow
+        sys.exit(cli.main(["data", "list"]))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 143, done.stderr
+    assert "terminated" in done.stderr and "Traceback" not in done.stderr
+    import os
+
+    assert not os.path.exists(marker.read_text())  # the temporary folder was removed

@@ -18,7 +18,10 @@ What the chapter calls, in order:
 5. Baseline and transfer: :func:`hand_features` (cached), :func:`random_forest_baseline`,
    :func:`layer_features` and :func:`transfer_curves` (Fig. 4C and S6).
 6. Interpretation: :func:`embed_layers` (t-SNE, Fig. 3B), :func:`layer_information`
-   (mutual information, Fig. 3D), :func:`top_unit_patches` (Fig. 3A).
+   (mutual information, Fig. 3D), :func:`top_unit_patches` (Fig. 3A), :func:`example_cells` and
+   :func:`activation_maps` (Fig. 3C), :func:`unit_feature_correlation` and
+   :func:`strongest_correlations` (units against hand-crafted features, Fig. S4);
+   :func:`forest_vs_network` (per-protein accuracy of the forest beside the network's, Fig. S2).
 7. Real cells (:mod:`.realcells`): :func:`sim_to_real` (the network on the mirror's real
    Toronto WT2 cells) and :func:`real_and_simulated_probe` (protein-disjoint forests on network and
    hand-crafted features of real cells, beside the same on matched simulated cells).
@@ -42,16 +45,16 @@ from atlaskit.studies.deepyeast.training import (  # noqa: E402
     CHECKPOINT_FORMAT, layer_table, load_model, paper_train_config, predict, save_model, train,
 )
 from atlaskit.studies.deepyeast.evaluation import (  # noqa: E402
-    PAPER, cell_metrics, comparison_table, evaluate, prior_sweep, protein_accuracy_vs_cells, protein_level,
-    spread_posteriors, vote_calls,
+    PAPER, cell_metrics, comparison_table, evaluate, forest_vs_network, one_hot, prior_sweep,
+    protein_accuracy_vs_cells, protein_level, spread_posteriors, vote_calls,
 )
 from atlaskit.studies.deepyeast.features import (  # noqa: E402
     forest_learning_curve, hand_features, layer_features, quality_filter, quality_training_set,
     random_forest_baseline, stratified_subset, summarize_transfer, transfer_curves,
 )
 from atlaskit.studies.deepyeast.interpretation import (  # noqa: E402
-    embed_layers, layer_information, max_activating_patches, receptive_fields, top_unit_patches,
-    unit_class_information,
+    activation_maps, embed_layers, example_cells, layer_information, max_activating_patches, receptive_fields,
+    strongest_correlations, top_unit_patches, unit_class_information, unit_feature_correlation,
 )
 from atlaskit.studies.deepyeast.realcells import (  # noqa: E402
     PROTEIN_FOLDS, SimToReal, protein_disjoint_probe, real_and_simulated_probe, sim_to_real, simulated_counterpart,
@@ -65,10 +68,11 @@ __all__ = [
     "YeastData", "build_data", "real_splits", "data_sources", "protein_key", "dual_specs", "training_mean",
     "paper_train_config", "train", "predict", "layer_table", "save_model", "load_model", "CHECKPOINT_FORMAT",
     "evaluate", "cell_metrics", "protein_level", "protein_accuracy_vs_cells", "prior_sweep", "vote_calls",
-    "spread_posteriors", "comparison_table",
+    "spread_posteriors", "comparison_table", "one_hot", "forest_vs_network",
     "hand_features", "random_forest_baseline", "stratified_subset", "forest_learning_curve", "quality_filter",
     "quality_training_set", "layer_features", "transfer_curves", "summarize_transfer",
     "embed_layers", "unit_class_information", "layer_information", "receptive_fields", "max_activating_patches",
-    "top_unit_patches", "figures", "DEEPYEAST_CLASSES", "TRANSFER_CLASSES",
+    "top_unit_patches", "example_cells", "activation_maps", "unit_feature_correlation", "strongest_correlations",
+    "figures", "DEEPYEAST_CLASSES", "TRANSFER_CLASSES",
     "PROTEIN_FOLDS", "SimToReal", "sim_to_real", "protein_disjoint_probe", "simulated_counterpart", "real_and_simulated_probe",
 ]

@@ -14,7 +14,7 @@ from atlaskit.studies.deepyeast.presets import Preset
 from atlaskit.studies.deepyeast.training import predict
 
 __all__ = ["PAPER", "cell_metrics", "evaluate", "protein_level", "protein_accuracy_vs_cells", "prior_sweep",
-           "vote_calls", "spread_posteriors", "comparison_table"]
+           "vote_calls", "spread_posteriors", "comparison_table", "one_hot", "forest_vs_network"]
 
 #: The paper's headline numbers (Pärnamaa & Parts 2017).
 PAPER = {
@@ -222,3 +222,64 @@ def comparison_table(ours: Mapping[str, float], *, scale: str, source: str) -> p
     table["difference"] = table["ours"] - table["paper"]
     table.attrs.update(scale=scale, source=source)
     return table
+
+
+def one_hot(pred, n_classes: int) -> np.ndarray:
+    """Per-cell class predictions (N,) as (N, K) probabilities: 1 for the predicted class."""
+    pred = np.asarray(pred)
+    if pred.ndim != 1 or not np.issubdtype(pred.dtype, np.integer) or (pred.size and (pred.min() < 0 or pred.max() >= n_classes)):
+        raise DataError(f"predictions must be class indices in [0, {n_classes}), got {pred.dtype} shaped {pred.shape}")
+    out = np.zeros((pred.size, n_classes))
+    out[np.arange(pred.size), pred] = 1.0
+    return out
+
+
+def forest_vs_network(proteins, y_true, network_pred, forest_pred, network_calls: pd.DataFrame,
+                      classes: Sequence[str], *, alpha=1.0) -> pd.DataFrame:
+    """Per-protein accuracy of the random forest beside the network's (the paper's Fig. S2).
+
+    Parameters
+    ----------
+    proteins, y_true : arrays (N,)
+        Protein and true class index of every test cell.
+    network_pred : array (N,)
+        The network's class per cell.
+    forest_pred : array (N,) of class indices, or (N, K) class probabilities
+        The forest's predictions for the same cells; labels are read as one-hot probabilities.
+    network_calls : DataFrame
+        :func:`protein_level`'s calls of the network (reused, not recomputed).
+    classes : the K class names
+    alpha : the Dirichlet prior of the forest's calls (the network's were made with theirs)
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per protein (sorted by name): ``protein``, ``n_cells``, ``true_name``,
+        ``network_cells`` / ``forest_cells`` (fraction of the protein's cells each gets right),
+        ``network_call`` / ``forest_call`` (class names) and ``network_correct`` /
+        ``forest_correct`` (whether the protein-level call is right).
+    """
+    prot = np.asarray(proteins)
+    y = np.asarray(y_true)
+    net = np.asarray(network_pred)
+    k = len(classes)
+    fp = np.asarray(forest_pred)
+    forest_probs = one_hot(fp, k) if fp.ndim == 1 else np.asarray(fp, np.float64)
+    if not (y.shape == net.shape == prot.shape) or forest_probs.shape != (prot.size, k):
+        raise DataError(f"proteins, y_true, network_pred (N,) and forest_pred (N,) or (N, {k}) must describe the "
+                        f"same N = {prot.size} cells, got {y.shape}, {net.shape}, {fp.shape}")
+    if set(network_calls["protein"]) != set(prot):
+        raise DataError("network_calls must be the calls of the same test proteins")
+    forest_calls = protein_level(prot, forest_probs, y, classes, alpha=alpha)
+    forest_label = forest_probs.argmax(1)
+    cells = pd.DataFrame({"protein": prot, "network": net == y, "forest": forest_label == y})
+    per = cells.groupby("protein", sort=True).agg(n_cells=("network", "size"), network_cells=("network", "mean"),
+                                                  forest_cells=("forest", "mean")).reset_index()
+    nc = network_calls.set_index("protein")
+    fc = forest_calls.set_index("protein")
+    per["true_name"] = per["protein"].map(nc["true_name"])
+    per["network_call"] = per["protein"].map(nc["call_name"])
+    per["forest_call"] = per["protein"].map(fc["call_name"])
+    per["network_correct"] = per["protein"].map(nc["correct"]).astype(bool)
+    per["forest_correct"] = per["protein"].map(fc["correct"]).astype(bool)
+    return per

@@ -13,7 +13,8 @@ import pandas as pd
 
 __all__ = ["crop_gallery", "noncell_gallery", "training_curves", "precision_recall", "confusion",
            "forest_importance", "filtered_crops", "protein_accuracy_curve", "spread_proportions", "transfer_curve",
-           "layer_sweep", "layer_maps", "unit_information", "unit_patches", "real_predictions"]
+           "layer_sweep", "layer_maps", "unit_information", "unit_patches", "real_predictions",
+           "cell_activations", "forest_vs_network", "unit_feature_heatmap"]
 
 _COLORS = ("green", "magenta")  # GFP (the protein), RFP (the cytosol)
 
@@ -241,4 +242,76 @@ def real_predictions(on_real, top: int = 6):
     fig.update_layout(barmode="stack", height=120 + 45 * len(labels), xaxis_title="share of the protein's real cells",
                       xaxis_range=[0, 1], legend_title_text="predicted",
                       title="The simulated-trained network on real cells: what it calls each protein's cells")
+    return fig
+
+
+def cell_activations(images: np.ndarray, maps: dict, labels: Sequence[str], size: float = 1.05):
+    """Each example cell (GFP green, RFP magenta) followed by its channel-mean activation map in
+    every layer of ``maps`` (:func:`~atlaskit.studies.deepyeast.interpretation.activation_maps`),
+    one row per cell (Fig. 3C)."""
+    from atlaskit import plots
+
+    layers = list(maps)
+    tiles, titles = [], []
+    for i, image in enumerate(images):
+        tiles.append(plots.to_rgb(image, colors=_COLORS))
+        titles.append("input" if i == 0 else "")
+        for name in layers:
+            tiles.append(maps[name][i])
+            h, w = maps[name][i].shape
+            titles.append(f"{name}\n{h}×{w}" if i == 0 else "")
+    fig = plots.image_grid(tiles, titles=titles, row_labels=list(labels), ncols=len(layers) + 1, size=size)
+    fig.suptitle("Mean activation over each layer's channels for test cells of three classes (cf. the paper's Fig. 3C)",
+                 fontsize=9, y=1.01)
+    return fig
+
+
+def forest_vs_network(per_protein: pd.DataFrame):
+    """Per-protein accuracy of the random forest against the network's, one point per test protein
+    (:func:`~atlaskit.studies.deepyeast.evaluation.forest_vs_network`; Fig. S2)."""
+    import plotly.graph_objects as go
+
+    frame = per_protein.assign(
+        calls=np.select([per_protein["network_correct"] & per_protein["forest_correct"],
+                         per_protein["network_correct"], per_protein["forest_correct"]],
+                        ["both right", "network only", "forest only"], "both wrong"))
+    fig = go.Figure()
+    for name, color in (("both right", "#59a14f"), ("network only", "#4e79a7"), ("forest only", "#f28e2b"),
+                        ("both wrong", "#e15759")):
+        part = frame[frame["calls"] == name]
+        if not len(part):
+            continue
+        fig.add_scatter(x=part["forest_cells"], y=part["network_cells"], mode="markers", name=f"protein call: {name}",
+                        marker={"color": color, "size": 5 + 2 * np.sqrt(part["n_cells"])},
+                        text=[f"{p} ({t}, {n} cells)" for p, t, n in zip(part["protein"], part["true_name"], part["n_cells"])],
+                        hovertemplate="%{text}<br>forest %{x:.2f}, network %{y:.2f}<extra></extra>")
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "gray"}, showlegend=False,
+                    hoverinfo="skip")
+    fig.update_layout(height=480, width=640, xaxis_title="random forest: fraction of the protein's cells right",
+                      yaxis_title="network: fraction of the protein's cells right", xaxis_range=[-0.03, 1.03],
+                      yaxis_range=[-0.03, 1.03],
+                      title="Per-protein accuracy, random forest vs network (marker size: cells; cf. the paper's Fig. S2)")
+    return fig
+
+
+def unit_feature_heatmap(block: pd.DataFrame, layer: str = "fc1"):
+    """Correlations of units (rows) with hand-crafted features (columns), both in the order of an
+    average-linkage clustering of their correlation profiles (Fig. S4). ``block`` is
+    :func:`~atlaskit.studies.deepyeast.interpretation.strongest_correlations`' table."""
+    import plotly.express as px
+    from scipy.cluster.hierarchy import leaves_list, linkage
+
+    r = block.fillna(0.0)
+
+    def order(x: np.ndarray) -> np.ndarray:
+        return leaves_list(linkage(x, "average", metric="euclidean")) if len(x) > 2 else np.arange(len(x))
+
+    shown = r.iloc[order(r.to_numpy()), order(r.to_numpy().T)]
+    fig = px.imshow(shown, color_continuous_scale="RdBu_r", zmin=-1, zmax=1, aspect="auto",
+                    labels={"color": "Pearson r", "x": "hand-crafted feature", "y": f"{layer} unit"},
+                    title=f"{layer} units and hand-crafted features with the strongest correlations, clustered "
+                          "(cf. the paper's Fig. S4)")
+    fig.update_layout(height=720, width=800, margin={"l": 80, "b": 200})
+    fig.update_xaxes(tickfont_size=9, tickangle=-60)
+    fig.update_yaxes(tickfont_size=9)
     return fig

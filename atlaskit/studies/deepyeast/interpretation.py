@@ -1,5 +1,6 @@
-"""Inside the network (the paper's Fig. 3): t-SNE maps of layer outputs, the mutual information
-between each unit and the class, and the input patches that excite single units."""
+"""Inside the network (the paper's Fig. 3 and S4): t-SNE maps of layer outputs, the mutual
+information between each unit and the class, the input patches that excite single units, the
+activation maps of example cells, and the correlation of units with hand-crafted features."""
 from __future__ import annotations
 
 from typing import Mapping, Sequence
@@ -14,7 +15,8 @@ from atlaskit.studies._scaffold import cpu_threads
 from atlaskit.studies.deepyeast.training import _device_of, _iter_arrays, network
 
 __all__ = ["embed_layers", "unit_class_information", "layer_information", "receptive_fields",
-           "max_activating_patches", "top_unit_patches"]
+           "max_activating_patches", "top_unit_patches", "example_cells", "activation_maps",
+           "unit_feature_correlation", "strongest_correlations"]
 
 
 def embed_layers(features: Mapping[str, np.ndarray], *, seed: int = 0, perplexity: float = 30.0,
@@ -171,3 +173,109 @@ def top_unit_patches(model, images: np.ndarray, information: pd.DataFrame, layer
         for unit, patches in zip(chosen, max_activating_patches(model, images, name, chosen, top=top)):
             out.append((name, int(unit), patches))
     return out
+
+
+def example_cells(y, probs: np.ndarray, *, n: int = 3) -> np.ndarray:
+    """``n`` cells of ``n`` different classes to show the network's activations on (Fig. 3C).
+
+    For every class, its most confidently and correctly called cell; the ``n`` classes whose
+    such cell is most confident are kept (ties: lowest index). Returns row indices into ``y``.
+    """
+    y = np.asarray(y).astype(np.int64)
+    pr = np.asarray(probs, np.float64)
+    if pr.ndim != 2 or pr.shape[0] != y.size:
+        raise DataError(f"probs must be (N, K) with N = len(y) = {y.size}, got {pr.shape}")
+    if n < 1:
+        raise ParameterError(f"n must be at least 1, not {n}")
+    right = pr.argmax(1) == y
+    best = []
+    for k in np.unique(y[right]):
+        rows = np.flatnonzero(right & (y == k))
+        i = rows[np.argmax(pr[rows, k])]
+        best.append((-pr[i, k], int(i)))
+    if len(best) < n:
+        raise DataError(f"only {len(best)} classes have a correctly called cell; {n} wanted")
+    return np.array([i for _, i in sorted(best)[:n]], dtype=np.int64)
+
+
+@torch.no_grad()
+def activation_maps(model, images: np.ndarray, layers: Sequence[str] = ("conv1_1", "conv1_2", "conv2_1", "conv2_2",
+                                                                        "conv3_1", "conv3_2", "conv3_3", "conv3_4"),
+                    ) -> dict[str, np.ndarray]:
+    """The channel-mean activation map of each convolutional or pooling layer for a few cells (Fig. 3C).
+
+    Parameters
+    ----------
+    model : DeepYeastNet or TrainedRun
+    images : array (N, 2, S, S)
+    layers : names of conv / pool layers (spatial outputs)
+
+    Returns
+    -------
+    dict
+        Layer → (N, H, W) float32, the post-ReLU activation averaged over the layer's channels.
+    """
+    bad = [n for n in layers if n not in LAYER_NAMES or not n.startswith(("conv", "pool"))]
+    if bad or not len(layers):
+        raise ParameterError(f"activation maps need convolutional or pooling layers, not {bad or list(layers)}")
+    x = np.asarray(images, np.float32)
+    if x.ndim != 4:
+        raise DataError(f"images must be (N, C, S, S), got {x.shape}")
+    model, threads = network(model)
+    model.eval()
+    dev = _device_of(model)
+    with cpu_threads(threads, dev):
+        out = model.features(torch.from_numpy(x).to(dev), list(layers))
+    return {name: t.float().mean(1).cpu().numpy() for name, t in out.items()}
+
+
+def unit_feature_correlation(units: np.ndarray, features: pd.DataFrame, *, method: str = "pearson") -> pd.DataFrame:
+    """Correlation of every network unit with every hand-crafted feature over the same cells (Fig. S4).
+
+    Parameters
+    ----------
+    units : array (N, U)
+        A layer's outputs (e.g. fc1) of N cells.
+    features : DataFrame (N, F)
+        The hand-crafted features of the same cells, in the same order.
+    method : "pearson" or "spearman" (ranks, ties averaged)
+
+    Returns
+    -------
+    pandas.DataFrame
+        (U, F) correlations, rows ``unit 0`` …, columns the feature names; NaN where a unit or a
+        feature is constant over the cells (a dead ReLU unit has no correlation).
+    """
+    from scipy.stats import rankdata
+
+    a = np.asarray(units, np.float64)
+    f = np.asarray(features, np.float64)
+    if a.ndim != 2 or f.ndim != 2 or a.shape[0] != f.shape[0]:
+        raise DataError(f"units (N, U) and features (N, F) must share N cells, got {a.shape} and {f.shape}")
+    if a.shape[0] < 3:
+        raise DataError(f"a correlation needs at least 3 cells, got {a.shape[0]}")
+    if method not in ("pearson", "spearman"):
+        raise ParameterError(f"method must be 'pearson' or 'spearman', not {method!r}")
+    if not (np.isfinite(a).all() and np.isfinite(f).all()):
+        raise DataError("units and features must be finite")
+    const_a, const_f = np.ptp(a, axis=0) == 0, np.ptp(f, axis=0) == 0
+    if method == "spearman":
+        a, f = rankdata(a, axis=0), rankdata(f, axis=0)
+    a = a - a.mean(0)
+    f = f - f.mean(0)
+    na = np.where(const_a, np.nan, np.sqrt((a ** 2).sum(0)))
+    nf = np.where(const_f, np.nan, np.sqrt((f ** 2).sum(0)))
+    r = np.clip((a.T @ f) / np.outer(na, nf), -1.0, 1.0)
+    columns = features.columns if isinstance(features, pd.DataFrame) else [f"feature {j}" for j in range(f.shape[1])]
+    return pd.DataFrame(r, index=[f"unit {i}" for i in range(a.shape[1])], columns=list(map(str, columns)))
+
+
+def strongest_correlations(corr: pd.DataFrame, *, n_units: int = 30, n_features: int = 30) -> pd.DataFrame:
+    """The block of :func:`unit_feature_correlation` to show: the ``n_units`` units and
+    ``n_features`` features with the largest absolute correlation (ties: first in order)."""
+    if n_units < 1 or n_features < 1:
+        raise ParameterError(f"n_units and n_features must be at least 1, not {n_units}, {n_features}")
+    best = corr.abs()
+    units = best.max(1).fillna(-1.0).sort_values(ascending=False, kind="stable").index[:n_units]
+    feats = best.max(0).fillna(-1.0).sort_values(ascending=False, kind="stable").index[:n_features]
+    return corr.loc[units, feats]

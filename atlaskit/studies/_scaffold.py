@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -312,6 +313,10 @@ def fit_or_reuse(
     ParameterError
         ``weights`` is neither "best" nor "last".
     """
+    import filelock
+
+    from atlaskit._atomic import file_lock
+    from atlaskit._text import display_path
     from atlaskit.runs import run_dir
     from atlaskit.train import Trainer, seed_everything
 
@@ -324,11 +329,22 @@ def fit_or_reuse(
     trainer = Trainer(model, config, step_fn=step_fn, train_data=_materialise(train_data),
                       val_data=_materialise(val_data), model_config=model_config)
     trained: list[int] = []
-    with cpu_threads(threads, trainer.device):
-        start = time.perf_counter()
-        history = trainer.fit(resume=resume, callback=lambda _trainer, epoch, _logs: trained.append(epoch))
-        seconds = time.perf_counter() - start
-        best = trainer.load_best() if weights == "best" else None
+    # One writer per run folder: a second run of the same chapter waits here, then resumes (or
+    # reuses) what the first one wrote, instead of both writing the same checkpoints at once.
+    lock = file_lock(run_folder, "run")
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        print(f"waiting for another run writing {display_path(run_folder)} …", file=sys.stderr, flush=True)
+        lock.acquire()
+    try:
+        with cpu_threads(threads, trainer.device):
+            start = time.perf_counter()
+            history = trainer.fit(resume=resume, callback=lambda _trainer, epoch, _logs: trained.append(epoch))
+            seconds = time.perf_counter() - start
+            best = trainer.load_best() if weights == "best" else None
+    finally:
+        lock.release()
     model = trainer.model.eval()
     return run_type(name=name, model=model, trainer=trainer, history=history, run_dir=run_folder, best_epoch=best,
                     seconds=seconds, reused=not trained, cpu_threads=threads, **fields)

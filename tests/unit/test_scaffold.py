@@ -157,3 +157,26 @@ def test_map_in_workers_reports_the_failing_job():
         runs.map_in_workers("operator:truediv", [(1, 0)], 1)
     with pytest.raises(ParameterError, match="workers must be a positive integer, not 0"):
         runs.map_in_workers("operator:add", [(1, 2)], 0)
+
+
+def test_two_runs_of_one_folder_do_not_write_at_once(tmp_path, monkeypatch, capsys):
+    """While one run holds a run folder, a second waits (saying so), then reuses the finished run."""
+    import threading
+
+    from atlaskit._atomic import file_lock
+    from atlaskit.runs import run_dir
+
+    monkeypatch.setenv("ATLASKIT_RUNS", str(tmp_path))
+    folder = run_dir("99_demo", "linear", width=3)
+    holder = file_lock(folder, "run")
+    holder.acquire()  # another run is writing this folder
+    result = {}
+    waiting = threading.Thread(target=lambda: result.setdefault("run", _fit(tmp_path, monkeypatch)))
+    waiting.start()
+    waiting.join(timeout=2)
+    assert waiting.is_alive() and not (folder / "last.pt").exists()  # it waits, writes nothing
+    holder.release()
+    waiting.join(timeout=60)
+    assert not waiting.is_alive() and not result["run"].reused  # then trains (the holder wrote nothing)
+    assert "waiting for another run writing" in capsys.readouterr().err
+    assert _fit(tmp_path, monkeypatch).reused

@@ -11,6 +11,7 @@ Examples
     atlaskit data list                              # registered files and where they are found
     atlaskit data fetch --all                       # fill the cache (e.g. before an offline workshop)
     atlaskit data unpack images.zip data/images     # extract an archive safely (no traversal, no links)
+    atlaskit place --run _build/runs/01_cytoself/atlas-ci-sim-seed0.h5ad --images crops.npz  # new protein on the atlas
 """
 from __future__ import annotations
 
@@ -185,6 +186,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_place(args: argparse.Namespace) -> int:
+    """cytoself: images of a new protein placed on chapter 01's atlas, with its nearest proteins' families."""
+    from atlaskit.commands.place import place_images, placement_text
+
+    placement, name, run_dir, atlas_path = place_images(args.run, args.images, atlas=args.atlas, k=args.k)
+    print(placement_text(placement, name, run_dir, atlas_path), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atlaskit", description="The Protein Localization Atlas book and its tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -254,6 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--esm-weights", help="ESM2 weights file, for a model trained on ESM2 embeddings")
     p.set_defaults(func=cmd_predict)
+    p = sub.add_parser("place", help="cytoself: place images of a new protein on chapter 01's atlas")
+    p.add_argument("--run", help="a chapter-01 run folder (_build/runs/01_cytoself/full-r0-…) or its .h5ad atlas")
+    p.add_argument("--atlas", help="the atlas .h5ad (default: the one of the run's data set beside the run)")
+    p.add_argument("--images", required=True,
+                   help=".npz with images (N, 3, 100, 100) (protein, nucleus distance, raw nucleus), "
+                        "or a cytoself-format folder of one protein")
+    p.add_argument("--k", type=_positive_int, default=10, help="nearest atlas proteins listed (default 10)")
+    p.set_defaults(func=cmd_place)
     return parser
 
 

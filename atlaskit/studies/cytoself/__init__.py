@@ -19,7 +19,8 @@ Pipeline::
 Modules: :mod:`.presets` (presets, variants), :mod:`.data` (proteins, the image store),
 :mod:`.training` (runs), :mod:`.evaluation` (embeddings, clustering scores, ablation table, code
 usage), :mod:`.spectra` (feature spectra, orphans, feature zeroing and its on/off-target score),
-:mod:`.heldout` (proteins never in training, placed by their spectra), :mod:`.atlas` (example
+:mod:`.heldout` (proteins never in training, placed by their spectra), :mod:`.place` (new images
+placed on an existing atlas: UMAP transform, nearest proteins, family vote), :mod:`.atlas` (example
 proteins, the nucleus ↔ cytoplasm axis of the grey band, the AnnData export) and :mod:`.figures` (every figure of the chapter).
 
 Presets per scale (:data:`PRESETS`): ``tiny`` (tests and teaching), ``ci`` (the book's default:
@@ -92,6 +93,15 @@ from atlaskit.studies.cytoself.heldout import (  # noqa: E402
     heldout_orphans,
     heldout_ranking,
     select_heldout,
+)
+from atlaskit.studies.cytoself.place import (  # noqa: E402
+    Placement,
+    heldout_images,
+    load_run,
+    place_features,
+    place_on_atlas,
+    placement_figure,
+    read_place_images,
 )
 from atlaskit.studies.cytoself.presets import (  # noqa: E402
     FULL_SIM_CROPS,
@@ -190,5 +200,12 @@ __all__ = [
     "band_positions",
     "band_scores",
     "band_summary",
+    "Placement",
+    "place_on_atlas",
+    "place_features",
+    "read_place_images",
+    "load_run",
+    "heldout_images",
+    "placement_figure",
     "figures",
 ]

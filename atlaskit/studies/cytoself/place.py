@@ -33,7 +33,7 @@ from atlaskit.errors import DataError, ParameterError
 from atlaskit.studies.cytoself.data import CHANNELS
 
 __all__ = ["Placement", "atlas_umap_params", "refit_atlas_umap", "place_features", "place_on_atlas",
-           "read_place_images", "load_run", "model_channels"]
+           "read_place_images", "load_run", "model_channels", "heldout_images", "placement_figure"]
 
 #: UMAP parameters of the chapter's atlas (:func:`atlaskit.analysis.atlas.umap_embed` defaults).
 _UMAP_DEFAULTS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean", "seed": 0}
@@ -369,3 +369,42 @@ def load_run(run_dir):
     model.load_state_dict(ckpt["model"])
     model.eval()
     return model
+
+
+def heldout_images(heldout, gene: str) -> np.ndarray:
+    """(M, 3, 100, 100) float32 images of one held-out protein
+    (:func:`~atlaskit.studies.cytoself.build_heldout`), in the chapter's channels.
+
+    Raises
+    ------
+    DataError
+        ``gene`` is not among the held-out proteins.
+    """
+    rows = np.flatnonzero(heldout.meta["protein"].astype(str).to_numpy() == str(gene))
+    if rows.size == 0:
+        raise DataError(f"{gene!r} is not a held-out protein; they are: {', '.join(heldout.proteins['gene'])}")
+    return np.stack([np.asarray(heldout.store[int(r)], dtype=np.float32) for r in rows])
+
+
+def placement_figure(placement: Placement, name: str, *, family: str | None = None):
+    """The atlas coloured by family with the placed images drawn on top (black stars) and lines
+    from their place to the nearest proteins' images (plotly)."""
+    import plotly.graph_objects as go
+
+    from atlaskit.analysis.atlas import atlas_figure
+
+    fig = atlas_figure(placement.atlas_coords, placement.atlas_obs, color="family", hover=("gene", "family"),
+                       marker_size=6, title=f"{name} placed on the atlas (nearest proteins outlined)")
+    genes = placement.atlas_obs["gene"].astype(str).to_numpy()
+    near = np.isin(genes, placement.neighbors["gene"].astype(str).to_numpy())
+    fig.add_trace(go.Scatter(x=placement.atlas_coords[near, 0], y=placement.atlas_coords[near, 1], mode="markers",
+                             name=f"{len(placement.neighbors)} nearest proteins",
+                             marker={"size": 10, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 1.5}},
+                             text=genes[near], hovertemplate="%{text}<extra></extra>"))
+    label = f"{name}" + (f" ({family})" if family else "")
+    fig.add_trace(go.Scatter(x=placement.coords[:, 0], y=placement.coords[:, 1], mode="markers", name=label,
+                             marker={"symbol": "star", "size": 14, "color": "black",
+                                     "line": {"color": "white", "width": 1}},
+                             hovertemplate=f"{label}<extra></extra>"))
+    fig.update_layout(height=620)
+    return fig

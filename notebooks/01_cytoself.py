@@ -426,8 +426,9 @@ if heldout is not None:
 # %%
 # NBVAL_CHECK_OUTPUT
 if heldout is not None:
-    print(f"{new_gene} (annotated '{new_family}', never in training): {len(placement.coords)} images placed; "
-          f"family vote of the 10 nearest proteins: " + ", ".join(f"{f} {v:.0%}" for f, v in placement.votes.items()))
+    print(f"{new_gene} (annotated '{new_family}', never in training): {len(placement.coords)} images placed")
+    print("family vote of the 10 nearest proteins: " + ", ".join(f"{f} {v:.0%}" for f, v in placement.votes.items()))
+    print(f"most likely: {placement.family}")
     print(f"UMAP refit reproduces the atlas map: {placement.refit_shift < 1e-3}")
 else:
     print("no held-out protein to place here (real images, or every catalog protein trained on)")

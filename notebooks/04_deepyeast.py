@@ -292,7 +292,7 @@ dy.figures.forest_vs_network(forest_network).show()
 # %%
 # NBVAL_CHECK_OUTPUT
 print(f"{len(forest_network)} test proteins called right: network {forest_network['network_correct'].sum()}, "
-      f"random forest {forest_network['forest_correct'].sum()}, both {(forest_network['network_correct'] & forest_network['forest_correct']).sum()}; "
+      f"random forest {forest_network['forest_correct'].sum()}, both {(forest_network['network_correct'] & forest_network['forest_correct']).sum()}\n"
       f"network better on {(forest_network['network_cells'] > forest_network['forest_cells']).sum()} proteins' cells, "
       f"forest better on {(forest_network['network_cells'] < forest_network['forest_cells']).sum()}")
 

@@ -110,7 +110,8 @@ def placement_text(placement, name: str, run_dir, atlas_path) -> str:
     with pd.option_context("display.width", 160, "display.max_rows", None):
         return (f"{name}: placed on {display_path(atlas_path)} with the model of {display_path(run_dir)}\n"
                 f"{placement.summary()}\n"
-                f"most likely family: {placement.family} ({placement.votes.iloc[0]:.0%} of the votes)\n"
+                f"most likely family: {placement.family} ({placement.votes.iloc[0]:.0%} of the votes"
+                f"{' each' if len(placement.leading) > 1 else ''})\n"
                 + (f"note: the refitted UMAP differs from the stored map by up to {placement.refit_shift:.3g}\n"
                    if placement.refit_shift > 1e-3 else "")
                 + f"\nnearest proteins (embedding space):\n{table.to_string()}\n")

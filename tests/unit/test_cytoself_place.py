@@ -186,3 +186,17 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert err.startswith("atlaskit: error:") and "no such run folder" in err and "\n" not in err
     assert main(["place", "--atlas", str(tmp_path / "a.h5ad"), "--images", str(tmp_path / "p.npz")]) == 2
     assert "no such atlas" in capsys.readouterr().err
+
+
+def test_a_tied_vote_is_reported_as_a_tie():
+    import pandas as pd
+
+    from atlaskit.studies.cytoself.place import Placement
+
+    def placement(votes):
+        return Placement(np.zeros((1, 2)), np.zeros(2), pd.DataFrame(), pd.Series(votes), 0.0, np.zeros((1, 2)),
+                         pd.DataFrame())
+
+    assert placement({"chromatin": 0.2, "nucleolus": 0.2, "ER": 0.1}).family == "chromatin / nucleolus (tie)"
+    assert placement({"chromatin": 0.3, "nucleolus": 0.2}).family == "chromatin"
+    assert placement({"a": 0.5, "b": 0.5}).leading == ["a", "b"]

@@ -73,9 +73,15 @@ class Placement:
     atlas_obs: pd.DataFrame = field(repr=False)
 
     @property
+    def leading(self) -> list[str]:
+        """The families with the largest vote share (more than one when the vote is tied)."""
+        return [str(f) for f, v in self.votes.items() if np.isclose(v, self.votes.iloc[0])]
+
+    @property
     def family(self) -> str:
-        """The family with the largest vote share."""
-        return str(self.votes.index[0])
+        """The family with the largest vote share, or the tied ones as ``"a / b (tie)"``."""
+        leading = self.leading
+        return leading[0] if len(leading) == 1 else " / ".join(leading) + " (tie)"
 
     def table(self) -> pd.DataFrame:
         """The neighbour table with each neighbour's family vote share, ranked from 1."""

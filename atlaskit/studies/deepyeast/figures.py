@@ -271,6 +271,8 @@ def forest_vs_network(per_protein: pd.DataFrame):
     (:func:`~atlaskit.studies.deepyeast.evaluation.forest_vs_network`; Fig. S2)."""
     import plotly.graph_objects as go
 
+    from atlaskit import plots
+
     frame = per_protein.assign(
         calls=np.select([per_protein["network_correct"] & per_protein["forest_correct"],
                          per_protein["network_correct"], per_protein["forest_correct"]],
@@ -290,7 +292,8 @@ def forest_vs_network(per_protein: pd.DataFrame):
     fig.update_layout(height=480, width=640, xaxis_title="random forest: fraction of the protein's cells right",
                       yaxis_title="network: fraction of the protein's cells right", xaxis_range=[-0.03, 1.03],
                       yaxis_range=[-0.03, 1.03],
-                      title="Per-protein accuracy, random forest vs network (marker size: cells; cf. the paper's Fig. S2)")
+                      title=plots.wrap_title("Per-protein accuracy, random forest vs network (marker size: cells; cf. the "
+                                             "paper's Fig. S2)"))
     return fig
 
 

@@ -40,12 +40,13 @@ class SimToReal:
     shares: pd.DataFrame  # protein × predicted class: share of the protein's cells
 
     def summary(self) -> str:
-        """Two lines: the protein calls, then both accuracies with their intervals."""
+        """Three lines: the protein calls, then both accuracies with their intervals."""
         a, t = self.accuracy, self.two_way
         right = int((self.proteins["call"] == self.proteins["klass"]).sum())
         return (f"{len(self.cells)} real cells of {len(self.proteins)} proteins; {right} of {len(self.proteins)} protein calls right\n"
-                f"per-cell accuracy {a[0]:.3f} [{a[1]:.3f}, {a[2]:.3f}] over all classes, {t[0]:.3f} [{t[1]:.3f}, {t[2]:.3f}] "
-                f"between {' and '.join(sorted(self.proteins['klass'].unique()))}")
+                f"per-cell accuracy over all classes {a[0]:.3f} [{a[1]:.3f}, {a[2]:.3f}]\n"
+                f"per-cell accuracy between {' and '.join(sorted(self.proteins['klass'].unique()))} "
+                f"{t[0]:.3f} [{t[1]:.3f}, {t[2]:.3f}]")
 
 
 def _class_indices(labels: Sequence[str], classes: Sequence[str], what: str) -> np.ndarray:

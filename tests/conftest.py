@@ -32,3 +32,25 @@ def mirror() -> Path:
     if not path.is_dir():
         pytest.skip(f"no data mirror at {path}")
     return path
+
+
+@pytest.fixture(scope="module")
+def tiny_deepgps_run(tmp_path_factory):
+    """A tiny deepGPS-single-2 chapter run in its own runs folder: ``(root, run)``."""
+    from atlaskit.models.sequence import CompositionEmbedder
+    from atlaskit.studies import deepgps
+
+    root = tmp_path_factory.mktemp("dgps")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ATLASKIT_RUNS", str(root / "runs"))
+    table = deepgps.protein_table(0)
+    keep = [g for _, grp in table[table["single-2"].notna()].groupby(["single-2", "split"]) for g in grp["gene"].head(4)]
+    small = table[table["gene"].isin(keep)].reset_index(drop=True)
+    preset = deepgps.preset("ci", epochs=1).replace(image_size=32, width_multiplier=0.0625, images_per_protein=1,
+                                                         batch_size=8)
+    embedder = CompositionEmbedder()
+    feats = deepgps.embed_proteins(small, embedder, cache=root / "emb")
+    images = deepgps.build_data(small, preset, root=root / "stores")
+    run = deepgps.train("single-2", small, images, feats, preset, embedder=embedder, device="cpu")
+    yield root, run
+    mp.undo()

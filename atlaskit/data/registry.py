@@ -34,7 +34,6 @@ import csv
 import dataclasses
 import difflib
 import functools
-import hashlib
 import json
 import lzma
 import os
@@ -52,7 +51,7 @@ import requests
 
 from atlaskit._atomic import LOCKS as _LOCKS  # cache sub-folder of the per-entry lock files
 from atlaskit._atomic import atomic_write, file_lock
-from atlaskit.data.verify import bounded_download, verified_in_process
+from atlaskit.data.verify import bounded_download, file_sha256, verified_in_process
 from atlaskit.errors import DataError, FetchError
 
 __all__ = [
@@ -204,13 +203,8 @@ def load_manifest(path: str | os.PathLike | None = None) -> list[Entry]:
 # Checksums
 
 
-def sha256sum(path: str | os.PathLike) -> str:
-    """Return the hex sha256 of the file at ``path``, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+#: Hex sha256 of a file, read in 1 MiB chunks (one implementation: :func:`atlaskit.data.verify.file_sha256`).
+sha256sum = file_sha256
 
 
 def _fingerprint(path: Path) -> tuple:

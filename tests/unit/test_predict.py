@@ -10,25 +10,9 @@ from atlaskit.errors import AtlaskitError, DataError, ParameterError
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A tiny deepGPS-single-2 chapter run in its own runs folder."""
-    from atlaskit.models.sequence import CompositionEmbedder
-    from atlaskit.studies import deepgps
-
-    root = tmp_path_factory.mktemp("predict")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("ATLASKIT_RUNS", str(root / "runs"))
-    table = deepgps.protein_table(0)
-    keep = [g for _, grp in table[table["single-2"].notna()].groupby(["single-2", "split"]) for g in grp["gene"].head(4)]
-    small = table[table["gene"].isin(keep)].reset_index(drop=True)
-    preset = deepgps.preset("ci", epochs=1).replace(image_size=32, width_multiplier=0.0625, images_per_protein=1,
-                                                         batch_size=8)
-    embedder = CompositionEmbedder()
-    feats = deepgps.embed_proteins(small, embedder, cache=root / "emb")
-    images = deepgps.build_data(small, preset, root=root / "stores")
-    run = deepgps.train("single-2", small, images, feats, preset, embedder=embedder, device="cpu")
-    yield root, run
-    mp.undo()
+def trained(tiny_deepgps_run):
+    """A tiny deepGPS-single-2 chapter run in its own runs folder (tests/conftest.py)."""
+    return tiny_deepgps_run
 
 
 LONG = "MKTAYIAKQRQISFVKSHFSRQ" * 150  # 3300 residues, longer than any window

@@ -4,6 +4,10 @@ A FASTA file (and optionally a nucleus image) in; ``predictions.csv`` (label and
 probabilities per protein), one generated PNG per protein and ``skipped.csv`` (bad records, by
 id and line) out, with a deepGPS variant trained by chapter 02
 (:func:`atlaskit.studies.deepgps.train` writes the export read here beside the weights).
+
+With ``compare`` (``--compare IMAGES``, the openGPS "Submit" analogue) each protein is generated
+from its own nucleus image of the folder and ``comparison.csv`` says how close the folder's
+protein image is to the generated one (:mod:`atlaskit.studies.deepgps.compare`).
 """
 from __future__ import annotations
 
@@ -154,19 +158,27 @@ class Predictor:
                 batch_size: int = 32) -> tuple[pd.DataFrame, np.ndarray]:
         """Labels, probabilities and generated images for ``(id, sequence)`` records.
 
+        ``nucleus``: one (S, S) image for every record, or (n, S, S), one per record; default:
+        the nucleus saved with the model.
+
         Returns
         -------
         table : DataFrame
             ``id``, ``length`` and, for classifying variants, ``label`` and ``p_<class>`` columns.
         images : ndarray (n, S, S) float32 in [0, 1]
         """
-        nuc = self.nucleus if nucleus is None else nucleus
+        nuc = self.nucleus if nucleus is None else np.asarray(nucleus, dtype=np.float32)
+        if nuc.ndim == 3 and len(nuc) != len(records):
+            raise DataError(f"{len(nuc)} nucleus images for {len(records)} records")
         x = self.embedder.embed(list(records), cache=embedding_cache())  # (n, D)
         device = next(self.model.parameters()).device
         imgs, probs = [], []
         for lo in range(0, len(x), batch_size):
             seq = torch.from_numpy(x[lo:lo + batch_size]).to(device)
-            nb = torch.from_numpy(nuc)[None, None].expand(len(seq), 1, *nuc.shape).contiguous().to(device)
+            if nuc.ndim == 3:  # one nucleus per record
+                nb = torch.from_numpy(np.ascontiguousarray(nuc[lo:lo + batch_size]))[:, None].to(device)  # (b, 1, S, S)
+            else:
+                nb = torch.from_numpy(nuc)[None, None].expand(len(seq), 1, *nuc.shape).contiguous().to(device)
             out = self.model(seq, nb)
             imgs.append(out.image[:, 0].float().cpu().numpy())
             if out.logits is not None:
@@ -177,7 +189,7 @@ class Predictor:
             table["label"] = [self.class_labels[i] for i in p.argmax(1)]
             for j, name in enumerate(self.class_labels):
                 table[f"p_{name}"] = p[:, j]
-        return table, np.concatenate(imgs) if imgs else np.zeros((0,) + nuc.shape, np.float32)
+        return table, np.concatenate(imgs) if imgs else np.zeros((0,) + nuc.shape[-2:], np.float32)
 
 
 def _default_nucleus(size: int) -> np.ndarray:
@@ -196,6 +208,7 @@ class PredictResult:
     skipped: pd.DataFrame
     out_dir: Path
     model_folder: Path
+    comparison: pd.DataFrame | None = None
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -209,7 +222,7 @@ def csv_safe(values: pd.Series) -> pd.Series:
 
 def _remove_earlier_prediction(out: Path) -> None:
     """Delete what an earlier :func:`predict_fasta` wrote in ``out``: the PNGs its table names,
-    ``predictions.csv`` and ``skipped.csv`` (nothing else)."""
+    ``predictions.csv``, ``skipped.csv`` and ``comparison.csv`` (nothing else)."""
     table = out / "predictions.csv"
     try:
         images = pd.read_csv(table, usecols=["image"])["image"].dropna().astype(str)
@@ -220,12 +233,15 @@ def _remove_earlier_prediction(out: Path) -> None:
             (out / name).unlink(missing_ok=True)
     table.unlink(missing_ok=True)
     (out / "skipped.csv").unlink(missing_ok=True)
+    (out / "comparison.csv").unlink(missing_ok=True)
 
 
 def predict_fasta(fasta: str | os.PathLike, *, out_dir: str | os.PathLike, variant: str = "single-2",
                   checkpoint: str | os.PathLike | None = None, nucleus: str | os.PathLike | None = None,
                   device: str = "cpu", esm_weights: str | os.PathLike | None = None,
-                  runs_root: str | os.PathLike | None = None, overwrite: bool = False) -> PredictResult:
+                  runs_root: str | os.PathLike | None = None, overwrite: bool = False,
+                  compare: str | os.PathLike | None = None, atlas_run: str | os.PathLike | None = None,
+                  progress=None) -> PredictResult:
     """Batch prediction: ``predictions.csv`` + one PNG per protein in ``out_dir``.
 
     Bad FASTA records (empty, letters that are not amino acids, duplicate ids, headers without
@@ -235,6 +251,17 @@ def predict_fasta(fasta: str | os.PathLike, *, out_dir: str | os.PathLike, varia
 
     ``out_dir`` must not hold an earlier prediction (its images would mix with the new ones)
     unless ``overwrite`` is true, which first deletes the earlier prediction's files.
+
+    ``compare``: a folder with ``<id>_protein`` and ``<id>_nucleus`` images (PNG, TIFF or
+    ``.npy``; layout in :mod:`atlaskit.studies.deepgps.compare`) for every good record. Each
+    protein is then generated from its own nucleus image, and ``comparison.csv`` (and
+    ``result.comparison``) holds per protein ``psnr`` and ``ssim`` of the generated image
+    against the folder's protein image and, with ``atlas_run`` (a chapter-01 cytoself run
+    folder), ``atlas_distance`` and ``atlas_rank`` in that model's embedding
+    (:func:`atlaskit.studies.deepgps.compare.atlas_scores`). Images without a record, records
+    without images, unreadable files, wrong channels or sizes are errors (DataError) raised
+    before the model runs. ``progress(done, total, stage)`` is called while images are read
+    and encoded.
     """
     from atlaskit._atomic import check_writable_file
     from atlaskit.data.sequences import read_fasta_report
@@ -245,6 +272,11 @@ def predict_fasta(fasta: str | os.PathLike, *, out_dir: str | os.PathLike, varia
     if (out / "predictions.csv").exists() and not overwrite:
         raise ParameterError(f"--out {out} holds an earlier prediction (predictions.csv) whose images would mix "
                              "with the new ones; choose a new folder, or pass --overwrite to replace it")
+    if compare is not None and nucleus is not None:
+        raise ParameterError("--nucleus and --compare exclude each other: with --compare every protein is "
+                             "generated from its own <id>_nucleus image")
+    if atlas_run is not None and compare is None:
+        raise ParameterError("--atlas-run needs --compare IMAGES (the images whose distance it measures)")
     check_writable_file(out / "predictions.csv", "the predictions")  # before the model is loaded
     records, problems = read_fasta_report(fasta)
     skipped = pd.DataFrame([{"id": p.id, "line": p.line, "reason": p.message} for p in problems],
@@ -252,10 +284,30 @@ def predict_fasta(fasta: str | os.PathLike, *, out_dir: str | os.PathLike, varia
     if not records:
         raise DataError(f"{fasta}: no valid FASTA record to predict"
                         + (f" ({len(problems)} problem(s): {'; '.join(str(p) for p in problems[:5])})" if problems else ""))
+    pairs = atlas_model = None
+    if compare is not None:  # every image read and checked before a model is loaded
+        from atlaskit.studies.deepgps import compare as cmp
+
+        files = cmp.find_compare_images(compare)
+        image_names = cmp.match_names([r.id for r in records], list(files),
+                                      {p.id: p.message for p in problems if p.id})
+        pairs = cmp.read_pairs(files, [image_names[r.id] for r in records], progress)
+        if atlas_run is not None:
+            from atlaskit.studies.cytoself.place import load_run
+
+            atlas_model = load_run(atlas_run)
     predictor = Predictor.load(checkpoint, variant=variant, device=device, esm_weights=esm_weights, runs_root=runs_root)
     size = predictor.model.config.image_size
     nuc = read_nucleus_image(nucleus, size) if nucleus is not None else None
+    if pairs is not None:
+        real, nuc = cmp.model_pairs(pairs, size)  # (n, S, S) each
     table, images = predictor.predict([(r.id, r.sequence) for r in records], nuc)
+    comparison = None
+    if pairs is not None:  # scored before anything is written: a failure leaves --out as it was
+        comparison = pd.concat([table[["id"]], cmp.image_scores(images, real)], axis=1)
+        if atlas_model is not None:
+            scores = cmp.atlas_scores(atlas_model, real, images, nuc, progress, names=[p.name for p in pairs])
+            comparison = pd.concat([comparison, scores], axis=1)
     if overwrite and (out / "predictions.csv").exists():
         _remove_earlier_prediction(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -270,4 +322,11 @@ def predict_fasta(fasta: str | os.PathLike, *, out_dir: str | os.PathLike, varia
     table["image"] = names
     table.assign(id=csv_safe(table["id"])).to_csv(out / "predictions.csv", index=False)
     skipped.assign(id=csv_safe(skipped["id"])).to_csv(out / "skipped.csv", index=False)
-    return PredictResult(table, skipped, out, predictor.folder)
+    if comparison is not None:
+        comparison["image"] = table["image"].to_numpy()
+        comparison["protein_image"] = [p.protein_file.name for p in pairs]
+        comparison["nucleus_image"] = [p.nucleus_file.name for p in pairs]
+        text_columns = ["id", "image", "protein_image", "nucleus_image"]
+        comparison.assign(**{c: csv_safe(comparison[c]) for c in text_columns}).to_csv(out / "comparison.csv",
+                                                                                      index=False)
+    return PredictResult(table, skipped, out, predictor.folder, comparison)

@@ -14,6 +14,8 @@ What the chapter calls, in order::
     hdata = heterogeneity_data(p, seed=seed, exclude=data.meta["protein"])   # fresh fields, 4 cell fractions
     het = heterogeneity_experiment({"cnn": (cnn, ev["cnn"]), "fcn": (fcn, ev["fcn"])}, hdata)
     heterogeneity_summary(het); heterogeneity_verdict(het)
+    pre = pretrain(pretraining_data(p, seed=seed, exclude=data.meta["protein"]), p, seed=seed)  # transfer
+    tuned = finetune(pre, data, p, seed=seed); transfer_table({"from scratch": ev["cnn"], "pretrained": ...})
     # exercises: threshold_comparison, heatmap_confidences + pooling_table, target_variants, most_missed
     # figures: figures.fig_class_distribution(data), figures.fig_loss_curves({...}), ...
 
@@ -49,7 +51,8 @@ Modules
 :mod:`.presets` (scales), :mod:`.data` (stores, splits, FCN targets, heterogeneity fields),
 :mod:`.training` (the paper's recipe, :class:`CnnFcnRun`, confidences and heat maps),
 :mod:`.evaluation` (thresholds, the paper's metrics and tables), :mod:`.heterogeneity` (the test of
-the paper's explanation), :mod:`.exercises` (the exercises' helpers) and :mod:`.figures` (every
+the paper's explanation), :mod:`.transfer` (pretraining on other simulated proteins and fine-tuning,
+the analogue of the paper's ImageNet Inception-V3; a user's Inception-V3 checkpoint), :mod:`.exercises` (the exercises' helpers) and :mod:`.figures` (every
 figure of the chapter).
 """
 from __future__ import annotations
@@ -111,6 +114,16 @@ from atlaskit.studies.cnnfcn.exercises import (  # noqa: E402
     target_variants,
     threshold_comparison,
 )
+from atlaskit.studies.cnnfcn.transfer import (  # noqa: E402
+    PAPER_TRANSFER,
+    finetune,
+    pretrain,
+    pretraining_data,
+    train_inception,
+    transfer_display,
+    transfer_table,
+    transferred_cnn,
+)
 from atlaskit.studies.cnnfcn.effects import measure_effects  # noqa: E402
 from atlaskit.studies.cnnfcn import figures  # noqa: E402
 
@@ -127,5 +140,7 @@ __all__ = [
     "confusion_frames", "pick_examples", "pick_heterogeneous",
     "heterogeneity_experiment", "HETERO_BINS", "heterogeneity_summary", "heterogeneity_verdict",
     "threshold_comparison", "POOLINGS", "heatmap_confidences", "pooling_table", "target_variants", "most_missed",
+    "pretraining_data", "pretrain", "transferred_cnn", "finetune", "train_inception", "transfer_table",
+    "transfer_display", "PAPER_TRANSFER",
     "figures",
 ]

@@ -33,7 +33,7 @@ from atlaskit.errors import DataError, ParameterError
 from atlaskit.studies.cytoself.data import CHANNELS
 
 __all__ = ["Placement", "atlas_umap_params", "refit_atlas_umap", "place_features", "place_on_atlas",
-           "read_place_images", "load_run", "model_channels", "heldout_images", "placement_figure"]
+           "read_place_images", "load_run", "model_channels", "encode_images", "heldout_images", "placement_figure"]
 
 #: UMAP parameters of the chapter's atlas (:func:`atlaskit.analysis.atlas.umap_embed` defaults).
 _UMAP_DEFAULTS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean", "seed": 0}
@@ -267,15 +267,22 @@ def place_on_atlas(model, atlas, images: np.ndarray, *, k: int = 10, reducer=Non
     DataError
         No images, wrong shape or channels, non-finite values, a model that did not draw the atlas.
     """
+    return place_features(encode_images(model, images, batch_size=batch_size), atlas, k=k, reducer=reducer)
+
+
+def encode_images(model, images: np.ndarray, *, batch_size: int = 128) -> np.ndarray:
+    """Global vectors (M, D) float32 of images encoded by a trained chapter-01 model.
+
+    ``model`` and ``images`` as for :func:`place_on_atlas` (the chapter's 3 channels or exactly
+    the model's own); raises DataError for a wrong shape, wrong channels or non-finite values.
+    """
     import torch
 
     from atlaskit.studies.cytoself.evaluation import embed
 
     model = getattr(model, "model", model)
     x = _model_input(model, images)
-    dataset = _ArrayDataset(torch.from_numpy(x))
-    emb = embed(model, dataset, batch_size=batch_size)
-    return place_features(emb.global_, atlas, k=k, reducer=reducer)
+    return embed(model, _ArrayDataset(torch.from_numpy(x)), batch_size=batch_size).global_
 
 
 class _ArrayDataset:
@@ -371,8 +378,11 @@ def load_run(run_dir):
     config: Mapping = (ckpt.get("config") or {}).get("model") or {}
     if "model" not in config:
         raise DataError(f"{path}: not a cytoself run (its checkpoint has no cytoself model config)")
-    model = CytoselfModel(CytoselfConfig.from_dict(config["model"]))
-    model.load_state_dict(ckpt["model"])
+    try:
+        model = CytoselfModel(CytoselfConfig.from_dict(config["model"]))
+        model.load_state_dict(ckpt["model"])
+    except (ParameterError, ValueError, TypeError, RuntimeError) as exc:  # another study's model config
+        raise DataError(f"{path}: not a cytoself run ({str(exc).splitlines()[0]})") from None
     model.eval()
     return model
 

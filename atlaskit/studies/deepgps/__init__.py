@@ -42,7 +42,8 @@ Modules
 :mod:`.presets` (scales), :mod:`.proteins` (labels, split, sequence vectors), :mod:`.baselines`
 (sequence-only classifiers on the split), :mod:`.crossval` (sequence-only classifiers by
 protein-disjoint cross-validation over every protein), :mod:`.data` (the image store), :mod:`.training` (the variants),
-:mod:`.evaluation` (metrics, generated images) and :mod:`.figures` (every figure of the chapter).
+:mod:`.evaluation` (metrics, generated images), :mod:`.judged` (generated images judged by chapter 01's
+cytoself embedding, beyond the papers) and :mod:`.figures` (every figure of the chapter).
 The batch predictor of ``atlaskit predict`` lives in :mod:`atlaskit.commands.predict`.
 """
 from __future__ import annotations
@@ -117,6 +118,8 @@ from atlaskit.studies.deepgps.evaluation import (  # noqa: E402
 )
 from atlaskit.studies.deepgps.effects import measure_effects  # noqa: E402
 from atlaskit.studies.deepgps import figures  # noqa: E402
+from atlaskit.studies.deepgps import structure  # noqa: E402
+from atlaskit.studies.deepgps.structure import structure_experiment  # noqa: E402
 
 __all__ = [
     "measure_effects",
@@ -134,4 +137,5 @@ __all__ = [
     "best_baseline", "generation_table", "CrossAssay", "cross_assay_example", "cross_assay_scores", "nuclear_ratio", "agreement_table",
     "nucleus_mask",
     "figures",
+    "structure", "structure_experiment",
 ]

@@ -149,11 +149,15 @@ def cross_assay_agreement(scores, *, n_boot: int, seed: int = 0, data: str = "si
 
 
 def measure_effects(*, model: BaselineResult, majority: BaselineResult, run, images, features, items, floor_items,
-                    n_boot: int, seed: int = 0, equal=None, cross=None) -> list[Effect]:
+                    n_boot: int, seed: int = 0, equal=None, cross=None, cellline=None,
+                    structure=None) -> list[Effect]:
     """The chapter's ledger rows: ``model`` vs ``majority`` (classification; use the cross-validated
     results), the generation of ``run`` vs the mean-image floor, and, when given, the variants at
     equal numbers of training proteins (``equal``, :func:`variants_at_equal_counts` on ``items``)
-    and the scored cross-assay (``cross``, :func:`cross_assay_agreement`)."""
+    and the scored cross-assay (``cross``, :func:`cross_assay_agreement`), and the cell-line model
+    against the OpenCell one (``cellline``, a :class:`~atlaskit.studies.deepgps.cellline.CellLineComparison`;
+    :func:`~atlaskit.studies.deepgps.cellline.cellline_effect`), and the structure variant (``structure``, a
+    :class:`~atlaskit.studies.deepgps.structure.StructureExperiment`)."""
     n_boot = int(min(n_boot, 2000))
     rows = [classifier_vs_majority(model, majority, n_boot=n_boot, seed=seed),
             generation_vs_floor(run, images, features, items, floor_items, n_boot=n_boot, seed=seed)]
@@ -161,4 +165,12 @@ def measure_effects(*, model: BaselineResult, majority: BaselineResult, run, ima
         rows += variants_at_equal_counts(equal, images, features, items, n_boot=n_boot, seed=seed)
     if cross is not None:
         rows.append(cross_assay_agreement(cross, n_boot=n_boot, seed=seed, data=images.source))
+    if cellline is not None:
+        from atlaskit.studies.deepgps.cellline import cellline_effect
+
+        rows.append(cellline_effect(cellline, n_boot=n_boot, seed=seed))
+    if structure is not None:  # a StructureExperiment (.structure): measured, or not testable with its reason
+        from atlaskit.studies.deepgps.structure import structure_effect
+
+        rows.append(structure_effect(structure, n_boot=n_boot, seed=seed))
     return rows

@@ -17,7 +17,7 @@ from atlaskit.studies.deepgps.proteins import CLASS_LABELS, variant_classes, var
 from atlaskit.studies.deepgps.training import VariantRun
 
 __all__ = ["absolute", "split_histogram", "example_images", "training_curves", "roc_curves", "confusion_matrices",
-           "generated_images", "cross_assay_images", "predicted_images"]
+           "generated_images", "cross_assay_images", "predicted_images", "judged_rates"]
 
 
 def absolute(img) -> np.ndarray:
@@ -164,3 +164,28 @@ def predicted_images(table: pd.DataFrame, images: np.ndarray):
     from atlaskit import plots
 
     return plots.image_grid([absolute(im) for im in images], titles=list(table["id"]), ncols=3, size=2.0)
+
+
+def judged_rates(judged, sources: Sequence[str] = ("generated", "ground truth", "nucleus as protein",
+                                                    "mean training image")):
+    """Family hit rates in the cytoself embedding (:func:`~atlaskit.studies.deepgps.judged.judge_generation`)
+    per family and overall, one bar per image source, 95 % bootstrap intervals over proteins, the
+    random-family chance as a dashed line (plotly)."""
+    import plotly.graph_objects as go
+
+    rates = judged.rates
+    order = ["all"] + [f for f in rates.loc[rates["family"] != "all", "family"].drop_duplicates()]
+    n = rates[rates["source"] == sources[0]].set_index("family")["proteins"]
+    labels = [f"{f} ({int(n.get(f, 0))})" for f in order]
+    fig = go.Figure()
+    for source in sources:
+        r = rates[rates["source"] == source].set_index("family").reindex(order)
+        fig.add_trace(go.Bar(x=labels, y=r["rate"], name=source,
+                             error_y={"type": "data", "symmetric": False, "array": r["high"] - r["rate"],
+                                      "arrayminus": r["rate"] - r["low"]}))
+    fig.add_hline(y=judged.chance["random"], line_dash="dash", line_color="grey",
+                  annotation_text=f"random family 1/{len(judged.families)}", annotation_position="top right")
+    fig.update_layout(barmode="group", height=420, yaxis_title="share of test proteins in their own family",
+                      yaxis_range=[0, 1.05], xaxis_title="family (judged test proteins)",
+                      title=f"deepGPS-{judged.variant}: generated images judged by chapter 01's cytoself embedding")
+    return fig

@@ -74,7 +74,7 @@ def train_config(preset: Preset, *, seed: int = 0, device: str = "auto"):
 
 def train(variant: str, table: pd.DataFrame, images: ImageData, features: pd.DataFrame, preset: Preset, *,
           embedder: SequenceEmbedder, seed: int = 0, device: str = "auto",
-          n_train_proteins: int | None = None) -> VariantRun:
+          n_train_proteins: int | None = None, run_name: str | None = None) -> VariantRun:
     """Train (or reload the finished run of) one deepGPS variant.
 
     The run folder is :func:`atlaskit.runs.run_dir` keyed by every parameter that changes the
@@ -86,6 +86,10 @@ def train(variant: str, table: pd.DataFrame, images: ImageData, features: pd.Dat
     seeded sample of that many training proteins, stratified by class (by localization stratum
     for "all"; :func:`~atlaskit.studies.deepgps.proteins.equal_count_sample`); the test
     proteins are unchanged. It must not exceed the variant's training proteins.
+
+    ``run_name`` (None: ``deepgps-<variant>``) names the run folder; a run on other images (e.g.
+    the cell-line model of :mod:`.cellline`) takes its own name, so that ``atlaskit predict``,
+    which looks for ``deepgps-<variant>-*``, never picks it up by default.
     """
     classes = variant_classes(variant)
     proteins = image_proteins(table, variant, preset, seed)
@@ -119,7 +123,7 @@ def train(variant: str, table: pd.DataFrame, images: ImageData, features: pd.Dat
     if subsampled:
         params["train_proteins"] = sorted(train_genes)
     run = fit_or_reuse(
-        CHAPTER, f"deepgps-{variant}" + (f"-n{len(train_genes)}" if subsampled else ""), build_model, train_config(preset, seed=seed, device=device), key=params,
+        CHAPTER, run_name or f"deepgps-{variant}" + (f"-n{len(train_genes)}" if subsampled else ""), build_model, train_config(preset, seed=seed, device=device), key=params,
         train_data=lambda: DeepGPSDataset(images, train_items, features, labels),
         model_config={"model": cfg.to_dict(), "data": params}, threads=preset.cpu_threads, weights="last",
         run_type=VariantRun, variant=variant, classes=classes, proteins=proteins, train_items=train_items,

@@ -22,8 +22,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TextIO
 
+from atlaskit._progress import PROGRESS_FILE_ENV, ProgressRelay, cell_announcer, file_tail
 from atlaskit.errors import AtlaskitError, ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,20 +159,34 @@ def _patched_environ(extra: Mapping[str, str]):
                 os.environ[k] = v
 
 
-def _local_kernel_manager_class():
+def _local_kernel_manager_class(stderr_path: Path | None = None):
     """A kernel manager that talks to the kernel over local IPC sockets instead of TCP.
 
     The kernel is on the same machine, so TCP buys nothing; over IPC its sockets are files in the
     user's runtime folder that other users cannot open, and ipykernel has no reason to warn that
     the connection is unencrypted. Where IPC sockets do not exist (Windows), TCP is used.
+
+    With ``stderr_path``, the kernel process's own stderr (its log, not the notebook's output
+    streams, which go through the sockets) is written to that file instead of the terminal: a
+    kernel shut down by Ctrl-C in the middle of a reply logs a ZMQ traceback there that says
+    nothing to the user. :func:`execute_chapter` shows its tail when the kernel dies.
     """
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import CaselessStrEnum, default
 
-    if os.name == "nt":
-        return AsyncKernelManager
+    class QuietKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            if stderr_path is not None and kw.get("stderr") is None:
+                # the child keeps its own descriptor; ours is closed at once
+                with open(stderr_path, "ab") as log:
+                    kw["stderr"] = log
+                    return await super()._async_launch_kernel(kernel_cmd, **kw)
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
 
-    class LocalKernelManager(AsyncKernelManager):
+    if os.name == "nt":
+        return QuietKernelManager
+
+    class LocalKernelManager(QuietKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
 
         @default("ip")
@@ -198,6 +213,7 @@ def execute_chapter(
     notebooks: Path = NOTEBOOKS,
     kernel_name: str = "python3",
     timeout: int | None = None,
+    progress: TextIO | None = None,
 ) -> ChapterResult:
     """Execute one chapter with papermill and write the executed notebook.
 
@@ -210,6 +226,9 @@ def execute_chapter(
     output
         Where to write the executed ``.ipynb`` (default ``book/chapters/<name>.ipynb``). It is
         replaced only when the run succeeds, so a failed run never destroys a good notebook.
+    progress : text stream, optional
+        Where to show which cell runs and the kernel's progress lines (one per training epoch,
+        :mod:`atlaskit._progress`), e.g. ``sys.stderr``; nothing of it enters the notebook.
 
     Raises
     ------
@@ -232,9 +251,16 @@ def execute_chapter(
         unexecuted = Path(tmp) / f"{name}.ipynb"
         executed = Path(tmp) / f"{name}.executed.ipynb"
         nbformat.write(notebook, unexecuted)
+        kernel_log = Path(tmp) / "kernel-stderr.log"
+        environment = kernel_environment()
+        relay, hooks = contextlib.nullcontext(), {}
+        if progress is not None:
+            relay = ProgressRelay(Path(tmp) / "progress.log", progress, prefix=f"[{name}] ")
+            environment[PROGRESS_FILE_ENV] = str(relay.path)
+            hooks["on_cell_execute"] = cell_announcer(relay, notebook, injected=bool(params))
         start = time.perf_counter()
         try:
-            with _patched_environ(kernel_environment()):
+            with _patched_environ(environment), relay:
                 papermill.execute_notebook(
                     str(unexecuted),
                     str(executed),
@@ -244,7 +270,8 @@ def execute_chapter(
                     log_output=False,
                     cwd=str(output.parent),
                     execution_timeout=timeout,
-                    kernel_manager_class=_local_kernel_manager_class(),
+                    kernel_manager_class=_local_kernel_manager_class(kernel_log),
+                    **hooks,
                 )
         except PapermillExecutionError as error:
             failed = BUILD / "failed" / f"{name}.ipynb"
@@ -259,7 +286,11 @@ def execute_chapter(
             ) from None
         except (DeadKernelError, CellTimeoutError) as error:
             # The kernel was killed (out of memory, a signal) or a cell ran past the timeout.
-            raise ChapterError(f"chapter {name} stopped: {type(error).__name__}: {error}".strip()) from None
+            log_tail = file_tail(kernel_log, 8)
+            raise ChapterError(
+                f"chapter {name} stopped: {type(error).__name__}: {error}".strip()
+                + (f"\n  the kernel's last log lines:\n    " + "\n    ".join(log_tail) if log_tail else "")
+            ) from None
         seconds = time.perf_counter() - start
         # Copy beside the target, then rename: readers never see a half-written notebook. If the
         # target cannot be written (full disk, read-only, a folder there), the executed notebook is
@@ -366,6 +397,18 @@ def build_html(root: Path = ROOT, *, warnings_as_errors: bool = True, launch: La
             + ", ".join(str(p.relative_to(root)) for p in missing)
             + " (run `atlaskit book` or `atlaskit run <chapter>` first)"
         )
+    from atlaskit.book_checks import uncaptioned_figures
+
+    uncaptioned = {
+        p.relative_to(root): problems
+        for p in _toc_chapters(root)
+        if (problems := uncaptioned_figures(json.loads(p.read_text(encoding="utf-8"))))
+    }
+    if uncaptioned:
+        raise ChapterError(
+            "figures without a numbered caption (every figure of the book has one):\n"
+            + "\n".join(f"  {path}: {line}" for path, lines in uncaptioned.items() for line in lines)
+        )
     if launch is not None:
         import yaml
 
@@ -423,7 +466,22 @@ def setup(app) -> dict[str, Any]:
             for notebook in (Path(app.outdir) / "_downloads").glob("*/*.ipynb"):
                 slim_plotly_outputs(notebook)
 
+    def drop_repeated_scripts(app, pagename, templatename, context, doctree) -> None:
+        # sphinx-thebe's inline configuration script reaches the page twice (once registered with
+        # the file name None, once with ""); the second copy redeclares a `const` and stops with a
+        # SyntaxError in the reader's console
+        scripts = context.get("script_files")
+        if scripts:
+            seen, kept = set(), []
+            for script in scripts:
+                key = (str(getattr(script, "filename", script) or ""), repr(sorted(getattr(script, "attributes", {}).items())))
+                if key not in seen:
+                    seen.add(key)
+                    kept.append(script)
+            scripts[:] = kept
+
     app.add_js_file(PLOTLY_JS)  # in <head>, not deferred: the figures' inline scripts call Plotly
+    app.connect("html-page-context", drop_repeated_scripts)
     app.connect("config-inited", no_download_button_without_sources)
     app.connect("build-finished", copy_plotly_js)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -95,7 +95,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     book.validate_parameters(name, source, _parameter_pairs(args.parameter))
     output = Path(args.output).expanduser() if args.output else book.CHAPTERS_OUT / f"{name}.ipynb"
     check_writable_file(output, "the executed notebook")
-    result = book.execute_chapter(args.chapter, _parameter_pairs(args.parameter), output=output)
+    # which cell runs and one line per training epoch, on this terminal only (not in the notebook)
+    result = book.execute_chapter(args.chapter, _parameter_pairs(args.parameter), output=output, progress=sys.stderr)
     print(f"✓ {result.chapter} in {result.seconds:.0f} s → {result.output}")
     if args.html:
         print(f"✓ book at {book.build_html(launch=launch) / 'index.html'}")
@@ -162,9 +163,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """deepGPS batch prediction (the openGPS "Predict" analogue) with a model the chapter 02 trained."""
     from atlaskit.commands.predict import predict_fasta
 
+    def progress(done: int, total: int, stage: str) -> None:  # many proteins: a line every 10 %
+        if total >= 20 and (done == total or done % max(1, total // 10) == 0):
+            print(f"compare: {done}/{total} {stage}", file=sys.stderr, flush=True)
+
     result = predict_fasta(
         args.fasta, out_dir=args.out, variant=args.model, checkpoint=args.checkpoint, nucleus=args.nucleus,
         device=args.device, esm_weights=args.esm_weights, overwrite=args.overwrite,
+        compare=args.compare, atlas_run=args.atlas_run, progress=progress,
     )
     for row in result.skipped.itertuples(index=False):
         who = f"record {row.id!r}" if isinstance(row.id, str) else "file"
@@ -172,6 +178,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     print(f"model: deepGPS-{args.model} from {result.model_folder}")
     print(f"✓ {len(result.table)} protein(s) predicted, {len(result.skipped)} record(s) skipped → "
           f"{result.out_dir / 'predictions.csv'} and one PNG per protein")
+    if result.comparison is not None:
+        from atlaskit.studies.deepgps.compare import comparison_text
+
+        print(f"\nyour images against the generated ones (PSNR in dB, SSIM"
+              f"{'; cytoself distance and rank' if 'atlas_rank' in result.comparison else ''}) "
+              f"→ {result.out_dir / 'comparison.csv'}:")
+        print(comparison_text(result.comparison), end="")
     return 0
 
 
@@ -263,6 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace an earlier prediction in --out (its table and images) instead of refusing")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--esm-weights", help="ESM2 weights file, for a model trained on ESM2 embeddings")
+    p.add_argument("--compare", metavar="IMAGES",
+                   help="folder of your own images, <id>_protein.png and <id>_nucleus.png (or .tif/.npy) per "
+                        "FASTA record: each protein is generated from its nucleus image and compared with your "
+                        "protein image (PSNR, SSIM) in comparison.csv")
+    p.add_argument("--atlas-run", metavar="RUN",
+                   help="with --compare: a chapter-01 cytoself run folder; adds the distance between your image "
+                        "and the generated one in its embedding, and its rank among the other proteins' images")
     p.set_defaults(func=cmd_predict)
     p = sub.add_parser("place", help="cytoself: place images of a new protein on chapter 01's atlas")
     p.add_argument("--run", help="a chapter-01 run folder (_build/runs/01_cytoself/full-r0-…) or its .h5ad atlas")

@@ -58,7 +58,15 @@ def use_offline_plotly() -> None:
 
 
 def use_book_matplotlib() -> None:
-    """Crisp, consistent static figures (SVG would bloat pages with large heat maps: PNG at 110 dpi)."""
+    """Crisp, consistent static figures (SVG would bloat pages with large heat maps: PNG at 110 dpi).
+
+    In a Jupyter kernel, figures are shown as opaque RGB PNGs compressed with ``optimize``
+    (:func:`figure_png`): the pages are white, so the alpha channel carried nothing, and the
+    book's images (stored in each page and again in its downloadable notebook) shrink by about
+    an eighth, losslessly. Grids of micrographs (:func:`is_photographic`) are shown as JPEG at
+    quality 90 without chroma subsampling (:func:`figure_jpeg`), about a third of the PNG's size
+    and indistinguishable at the page's scale; plots, heat maps and text stay lossless PNG.
+    """
     import matplotlib as mpl
 
     mpl.rcParams.update(
@@ -70,6 +78,72 @@ def use_book_matplotlib() -> None:
             "font.size": 10,
         }
     )
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    try:  # the inline backend registers its own PNG formatter when first imported: import it first
+        import matplotlib_inline.backend_inline  # noqa: F401
+    except ImportError:
+        return
+    from matplotlib.figure import Figure
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, figure_png)
+    shell.display_formatter.formatters["image/jpeg"].for_type(Figure, figure_jpeg)
+
+
+def is_photographic(fig) -> bool:
+    """Whether a matplotlib figure is a grid of micrographs: every visible axes that holds an image
+    has no ticks (axis off, or empty tick lists: no numbers to blur) and the images are at least
+    24 pixels a side. Such figures compress poorly as PNG and well as JPEG."""
+    shown = [ax for ax in fig.axes if ax.get_visible() and ax.images]
+
+    def tick_free(ax) -> bool:
+        return not ax.axison or (len(ax.get_xticks()) == 0 and len(ax.get_yticks()) == 0)
+
+    return bool(shown) and all(
+        tick_free(ax) and all(min(im.get_array().shape[:2]) >= 24 for im in ax.images) for ax in shown
+    )
+
+
+def _rendered_rgb(fig):
+    import io
+
+    from PIL import Image
+
+    drawn = io.BytesIO()
+    fig.savefig(drawn, format="png", bbox_inches="tight", facecolor="white")
+    drawn.seek(0)
+    with Image.open(drawn) as image:
+        return image.convert("RGB")
+
+
+def figure_png(fig) -> bytes | None:
+    """A matplotlib figure as an opaque, optimized RGB PNG (cropped to its content, like the inline
+    backend); ``None`` for a figure with nothing drawn, which Jupyter then does not show, and for a
+    photographic one (:func:`figure_jpeg` shows it)."""
+    import io
+
+    if (not fig.axes and not fig.texts and not fig.images) or is_photographic(fig):
+        return None
+    out = io.BytesIO()
+    _rendered_rgb(fig).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def figure_jpeg(fig) -> bytes | None:
+    """A photographic matplotlib figure (:func:`is_photographic`) as a JPEG of quality 90 with full
+    chroma resolution; ``None`` for every other figure (:func:`figure_png` shows those)."""
+    import io
+
+    if not is_photographic(fig):
+        return None
+    out = io.BytesIO()
+    _rendered_rgb(fig).save(out, format="JPEG", quality=90, subsampling=0, optimize=True)
+    return out.getvalue()
 
 
 #: Characters of a plotly title line that fit the book's page (about 800 px at the default font).

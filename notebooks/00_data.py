@@ -74,7 +74,7 @@ data_files_table(FILES)
 # prominent, **1** weak. These graded annotations are the labels of the cytoself and deepGPS
 # chapters. The parameter `min_grade` sets the weakest grade counted below.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-grades", "caption": "Real OpenCell annotations: proteins per compartment, coloured by grade (3 prominent, 2 less prominent, 1 weak). Look at how few compartments hold most proteins: the classes of chapters 01 and 02 are unbalanced from the start."}}
 annotations = catalogs.opencell_annotations()
 proteins = catalogs.opencell_proteins()
 counted = annotations[annotations["grade"] >= min_grade]
@@ -133,7 +133,7 @@ print(comparison.to_string(index=False))
 # (*single-2*: cytoplasm vs nucleoplasm; *single-4*: + vesicles and ER) therefore have
 # 222 + 135 and 222 + 135 + 140 + 78 proteins here.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-single", "caption": "Single-localized OpenCell proteins by major localization, coloured by family. The cytoplasm and nucleoplasm bars are deepGPS's *single-2* classes; the small bars are why several families have few training proteins."}}
 single = label_counts.sort_values("n_proteins", ascending=False)
 fig = px.bar(single, x="compartment", y="n_proteins", color="family",
              title=f"Single-localized OpenCell proteins by major localization ({n_single} proteins)",
@@ -148,7 +148,7 @@ fig.show()
 # image. The 2018 Kaggle challenge table (31,072 images, 28 classes) gives the real label
 # frequencies and co-occurrences. Hover over a cell to see how many images carry both labels.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-cooccurrence", "caption": "Co-occurrence of the most frequent labels in the 2018 Kaggle HPA table (log scale; hover for counts). Look along the nucleoplasm and cytosol rows: most multi-label images pair a compartment with one of these two."}}
 kaggle = catalogs.kaggle_hpa_labels()
 frequent = kaggle.explode("label_names")["label_names"].value_counts().index[:top_labels].tolist()
 co = catalogs.label_cooccurrence(kaggle, catalogs.KAGGLE_HPA_CLASSES, column="label_names")
@@ -163,7 +163,7 @@ fig.update_layout(title={"text": f"Co-occurrence of the {len(frequent)} most fre
                   height=720, yaxis_autorange="reversed", xaxis_tickangle=-45)
 fig.show()
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-labels-per-image", "caption": "Labels per image after mapping to the 13 classes of the CNN-vs-FCN study: most images carry one or two labels, few carry three or four (the rows of that chapter's Table 1)."}}
 cyto = catalogs.cyto2017_label_sets()
 fig = px.histogram(cyto, x="n_labels", title="Labels per image after mapping to the 13 classes of the CNN-vs-FCN study",
                    labels={"n_labels": "labels per image"})
@@ -185,7 +185,7 @@ print("images by number of labels:", cyto["n_labels"].value_counts().sort_index(
 # particle, microtubule) test transfer learning. The split files list every image and its class;
 # the images themselves live at their public host.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-deepyeast-splits", "caption": "DeepYeast's published splits: images per class and split, for the 12-class task and the 4 transfer classes. Classes differ up to tenfold in size."}}
 splits = catalogs.deepyeast_splits()
 sizes = splits.groupby(["task", "split", "label"], observed=True).size().rename("images").reset_index()
 fig = px.bar(sizes, x="label", y="images", color="split", facet_col="task", barmode="stack",
@@ -206,7 +206,7 @@ print(f"YeastGFP proteins in exactly one DeepYeast class: {len(yeast)}; smallest
 # The YeastGFP screen (Huh et al. 2003) provides, for every class, real yeast proteins whose
 # names the simulated yeast cells of chapter 04 carry.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-yeastgfp", "caption": "YeastGFP proteins localized to exactly one DeepYeast class: the real proteins whose names the simulated yeast cells carry."}}
 per_class = yeast.groupby(["task", "klass"], observed=True).size().rename("proteins").reset_index()
 fig = px.bar(per_class.sort_values("proteins"), x="proteins", y="klass", color="task", orientation="h",
              title="YeastGFP proteins localized to exactly one DeepYeast class")
@@ -220,7 +220,7 @@ fig.show()
 # sequences are read with a validating FASTA reader (unknown letters, empty records and
 # duplicate ids are reported by record id).
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-lengths", "caption": "Lengths of the 1310 OpenCell protein sequences. The long tail above 2700 amino acids is what the deepGPS chapter excludes."}}
 seqs = sequences.opencell_sequences()
 lengths = pd.Series({g: len(s) for g, s in seqs.items()}, name="length")
 fig = px.histogram(lengths, nbins=60, log_x=False, title="OpenCell protein lengths (amino acids)")
@@ -251,7 +251,7 @@ print(f"{len(seqs)} sequences, {lengths.min()}–{lengths.max()} aa, median {len
 # noise on a 16-bit scale. The same seed gives the same pixels. Below, simulated images stand
 # beside the few real images we have, and the measurements say where they agree and where not.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-opencell-gallery", "caption": "Simulated OpenCell-style crops (protein channel), three per protein for twelve real proteins, by major compartment. Look for the pattern each compartment is drawn with: these are the images of chapters 01 and 02."}}
 from atlaskit import plots
 from atlaskit.analysis import imagestats, simcompare
 from atlaskit.data import sim
@@ -277,7 +277,7 @@ fig.suptitle("Simulated OpenCell-style crops (protein channel): 3 crops each of 
 # fluorescence image of nuclei from the 2018 Data Science Bowl and our segmentation of it; right:
 # the nucleus channel of a simulated OpenCell field and its segmentation.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-nuclei", "caption": "Nucleus segmentation on a real image (2018 Data Science Bowl, left pair) and on the nucleus channel of a simulated field (right pair). The same pipeline segments both."}}
 nuclei = simcompare.compare_nuclei(gallery_genes, n_fields=n_fields, seed=seed)
 from skimage.color import label2rgb
 
@@ -291,13 +291,15 @@ fig = plots.image_grid(
 # NBVAL_CHECK_OUTPUT
 print(nuclei.segmentation.round(3).to_string(index=False))
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-eccentricity", "caption": "Nucleus eccentricity, real (DSB2018 annotation) vs simulated (ground-truth masks): the overlap shows how round the simulated nuclei are compared with real ones."}}
 shape_fig = px.histogram(
     nuclei.shapes, x="eccentricity", color="source", barmode="overlay", histnorm="probability density",
     nbins=30, opacity=0.6, title="Nucleus eccentricity, real (DSB2018 annotation) vs simulated (ground-truth masks)",
 )
 shape_fig.update_layout(height=330)
 shape_fig.show()
+
+# %%
 nuclei.table.round(3)
 
 # %% [markdown]
@@ -316,7 +318,7 @@ nuclei.table.round(3)
 # real single-cell crops of A-431 cells (microtubules, nucleus, ER). Below: real images (top)
 # and simulated ones (bottom), one per channel.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-hpa-channels", "caption": "Real HPA channel images (top row) and simulated ones (bottom row), one per channel: protein (green), nucleus (blue), microtubules (red), ER (yellow)."}}
 real_channels = simcompare.real_hpa_channels()
 fields = sim.hpa_fields(4, 1, seed=seed, size=512)
 order = ["green", "blue", "red", "yellow"]
@@ -326,7 +328,7 @@ fig = plots.image_grid(real_row + sim_row, ncols=4, size=2.6,
                        titles=[f"real {c} ({simcompare.HPA_CHANNELS[c]})" for c in order]
                        + [f"simulated {simcompare.HPA_CHANNELS[c]}" for c in order])
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-hpa-cells", "caption": "Real HPA single cells (A-431, ProtiCelli crops) beside simulated cells, as composites of microtubules, nucleus and ER."}}
 import tifffile
 
 from atlaskit.data import registry
@@ -339,12 +341,14 @@ fig = plots.image_grid(real_rgb + sim_rgb, ncols=4, size=2.6,
                        titles=["real A-431 cell (ProtiCelli)"] * 4 + [f"simulated {fields.meta['cell_line'][i]} field" for i in range(4)])
 fig.suptitle("Reference channels: microtubules (red), nucleus (blue), ER (yellow)", fontsize=9, y=1.01);
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-hpa-texture", "caption": "GLCM texture correlation per HPA channel, real vs simulated (higher = smoother). Where the boxes do not overlap, the simulated texture differs from the real one."}}
 hpa_measures, hpa_table = simcompare.compare_hpa_channels(n_fields=n_fields * 2, seed=seed)
 fig = px.box(hpa_measures, x="channel", y="correlation", color="source", points="all",
              title="GLCM texture correlation per channel (higher = smoother texture)")
 fig.update_layout(height=350)
 fig.show()
+
+# %%
 hpa_table.pivot(index="measure", columns="channel", values="ks_statistic").round(2)
 
 # %% [markdown]
@@ -367,7 +371,7 @@ hpa_table.pivot(index="measure", columns="channel", values="ks_statistic").round
 # (`atlaskit.analysis.realism.compare_hpa`). Every panel below shows the intensities as they
 # are, on one fixed 0–1 grey scale: real cells in the top three rows, simulated in the bottom three.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-hpa-realism", "caption": "Real HPA single cells (top three rows) and simulated ones (bottom three) on one fixed 0–1 grey scale per channel. Compare the microtubule texture and the nuclei: the statistics below measure what the eye sees."}}
 from atlaskit.analysis import realism
 
 hpa_realism = realism.compare_hpa(seed=seed)
@@ -391,9 +395,11 @@ fig = realism.figure(hpa_realism, seed=seed)
 print("HPA single cells:", hpa_realism.score.summary())
 print(f"simulated crops: {hpa_realism.sim_meta['crop_side'].iloc[0]}-pixel windows of 512 × 512 fields")
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-hpa-statistics", "caption": "HPA single cells: the four per-image statistics that separate real from simulated most (real vs simulated distributions)."}}
 realism.distribution_figure(hpa_realism, 4, title="HPA single cells: the four statistics that separate "
                             "real from simulated most").show()
+
+# %%
 hpa_realism.top(12)
 
 # %% [markdown]
@@ -413,7 +419,7 @@ hpa_realism.top(12)
 # Simulated yeast crops of the 12 DeepYeast classes and the 4 transfer classes (GFP channel),
 # each from a real YeastGFP protein of that class.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-yeast-classes", "caption": "One simulated yeast cell per DeepYeast class (GFP green, RFP cytosolic marker magenta), each named by the real YeastGFP protein it stands for."}}
 yeast_batch = sim.yeast_crops(None, 1, seed=seed, task="all", per_class=1)
 by_class = yeast_batch.meta.drop_duplicates("klass")
 fig = plots.image_grid(
@@ -438,16 +444,16 @@ fig = plots.image_grid(
 # fields the real set holds), how dark vacuoles look in the RFP channel, and the GFP brightness
 # of each protein from its measured abundance (YeastGFP, Huh et al. 2003). The look from before
 # the calibration (`look="original"`) is kept, so both are measured here, in this run, against
-# the same real cells. First the original look:
+# the same real cells. First the original look ({numref}`fig-00-yeast-before`):
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-yeast-before", "caption": "Yeast cells before the calibration: real Chong et al. cells beside simulated ones in the original look. The simulated cells are small, sharp and dark around."}}
 yeast_before = realism.compare_yeast(seed=seed, look="original")
 fig = realism.figure(yeast_before, seed=seed)
 
 # %% [markdown]
-# and the calibrated look, which every other yeast image of the book uses:
+# and the calibrated look ({numref}`fig-00-yeast-after`), which every other yeast image of the book uses:
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-yeast-after", "caption": "Yeast cells after the calibration: the same real cells beside simulated ones in the calibrated look (one large, blurred, noisy cell per crop, as in the screen)."}}
 yeast_realism = realism.compare_yeast(seed=seed)
 fig = realism.figure(yeast_realism, seed=seed)
 
@@ -465,9 +471,11 @@ yeast_looks
 print("yeast cells, original look:  ", yeast_before.score.summary())
 print("yeast cells, calibrated look:", yeast_realism.score.summary())
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-yeast-statistics", "caption": "Yeast cells (calibrated look): the four statistics that still separate real from simulated most."}}
 realism.distribution_figure(yeast_realism, 4, nbins=40, title="Yeast cells (calibrated look): the four statistics "
                             "that still separate real from simulated most").show()
+
+# %%
 yeast_realism.top(12)
 
 # %% [markdown]
@@ -509,7 +517,7 @@ probe = imagestats.protein_disjoint_probe(
 print(f"protein-disjoint probe accuracy: {probe['accuracy']:.3f} (chance {probe['chance']:.3f}; "
       f"{probe['n_train']} training and {probe['n_test']} test crops)")
 
-# %%
+# %% mystnb={"figure": {"name": "fig-00-probe", "caption": "Confusion of the feature probe on held-out simulated proteins (rows true, columns predicted): compartments are told apart clearly, but not perfectly."}}
 fig = px.imshow(probe["confusion"], text_auto=True, color_continuous_scale="Blues",
                 labels={"x": "predicted", "y": "true", "color": "crops"},
                 title="Probe confusion on held-out proteins")

@@ -130,7 +130,7 @@ if cdata.source == "sim":
           f"IoU with the simulator's truth: mean {seg['nucleus_iou'].mean():.3f}, "
           f"5th percentile {seg['nucleus_iou'].quantile(0.05):.3f}")
 
-# %%
+# %% mystnb={"figure": {"name": "fig-01-crops", "caption": "Training crops as the model sees them: protein channel and nucleus channel of four example proteins (simulated OpenCell style)."}}
 fig = figures.stored_channels(cdata, study.example_proteins(cdata, 4))
 
 # %% [markdown]
@@ -141,15 +141,15 @@ fig = figures.stored_channels(cdata, study.example_proteins(cdata, 4))
 # residual decoders (decoder 2 reconstructs encoder 1's output from VQ2; decoder 1 the image from
 # VQ1 and the upsampled VQ2), two protein-ID classifiers on the quantized vectors, and the loss
 #
-# ```text
-# L = MSE(x̂, x) / var(x_train) + MSE(ẑ₁, z₁)
-#     + Σᵢ₌₁,₂ ( ‖sg[zᵢ] − eᵢ‖² + 0.25 ‖zᵢ − sg[eᵢ]‖² )
-#     + Σᵢ₌₁,₂ CEᵢ
-# ```
+# $$
+# L = \frac{\mathrm{MSE}(\hat x, x)}{\operatorname{var}(x_{\text{train}})} + \mathrm{MSE}(\hat z_1, z_1)
+#   + \sum_{i=1,2} \Big( \lVert \mathrm{sg}[z_i] - e_i \rVert^2 + 0.25\, \lVert z_i - \mathrm{sg}[e_i] \rVert^2 \Big)
+#   + \sum_{i=1,2} \mathrm{CE}_i
+# $$
 #
-# (sg: stop-gradient; zᵢ the encoder output and eᵢ its nearest codebook vector at level i; ẑ₁
-# decoder 2's reconstruction of z₁; CEᵢ the protein-ID cross-entropy on VQᵢ. The formulas are
-# written in plain text so that the book displays them offline.)
+# (sg: stop-gradient; $z_i$ the encoder output and $e_i$ its nearest codebook vector at level $i$;
+# $\hat z_1$ decoder 2's reconstruction of $z_1$; $\mathrm{CE}_i$ the protein-ID cross-entropy on
+# VQ$i$. The book typesets formulas with its own copy of MathJax, so they display offline.)
 #
 # The ablations change one thing each: no nucleus channel; the raw nucleus image instead of its
 # distance transform; VQ2 without split quantization (whole 576-d vectors against one codebook);
@@ -188,19 +188,20 @@ for (name, repeat), r in runs.items():
 # (divided by the variance of the training images), decoder 2's MSE, the two VQ losses and the
 # two classifiers' cross-entropies, with the total.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-01-loss-terms", "caption": "Loss terms of the full model (first repeat) per epoch, training and validation: reconstruction, decoder 2, the two VQ losses and the two protein-ID classifiers. Look for terms still falling at the last epoch."}}
 hist = study.history_frame(list(runs.values()))
 figures.loss_terms(hist, "full", 0).show()
 
 # %% [markdown]
 # ### Split quantization keeps the global codebook in use (paper, Fig. 1c)
 #
-# The perplexity of a quantizer is exp(entropy) of its code usage: 1 when every vector takes the
-# same code, the codebook size when all codes are used equally. The paper shows that VQ2's
+# The perplexity of a quantizer is the exponential of the entropy of its code usage,
+# $\exp\big(-\sum_k p_k \log p_k\big)$ with $p_k$ the share of vectors that take code $k$: 1 when
+# every vector takes the same code, the codebook size when all codes are used equally. The paper shows that VQ2's
 # perplexity stays far higher with split quantization, whose 9 sub-vectors per position draw on
 # one shared codebook, than without it.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-01-perplexity", "caption": "VQ2 codebook perplexity per epoch with and without split quantization (paper Fig. 1c). With the split, far more codes stay in use."}}
 ppl = study.perplexity_history(hist, ["full", "no_split"])
 figures.perplexity_curves(ppl).show()
 
@@ -218,9 +219,9 @@ print(f"codebook size: {preset.model_config(cdata.num_classes).global_codebook_s
 # Every test image is encoded; its global representation (the quantized VQ2 vectors, flattened)
 # is embedded in 2-D by UMAP (15 neighbours, min_dist 0.1, as in the paper). Points are coloured
 # by the protein's **real** OpenCell localization family; hover shows the gene. Members of four
-# real GO complexes are drawn larger with a black outline.
+# real GO complexes are drawn larger with a black outline ({numref}`fig-01-atlas`).
 
-# %%
+# %% mystnb={"figure": {"name": "fig-01-atlas", "caption": "The atlas: UMAP of the full model's global embedding of the test images, coloured by the proteins' real OpenCell family; complex members drawn larger. Look for families that form their own regions."}}
 evaluation = study.evaluate(runs, cdata, split="test", seed=run.seed, umap_seeds=preset.umap_seeds)
 embeddings, scores, umaps = evaluation.embeddings, evaluation.scores, evaluation.umaps
 obs = study.atlas_obs(cdata, embeddings[("full", 0)])
@@ -229,12 +230,12 @@ figures.atlas_map(umaps[("full", 0)], obs, cdata, band=list(band_of[band_of == "
 
 # %% [markdown]
 # The **clustering score** measures how well the families separate on this map: with the
-# median point cₖ of family k, its spread sₖ (the median distance of its points to cₖ) and the
-# mean c̄ of the K family centres, in d = 2 dimensions,
+# median point $c_k$ of family $k$, its spread $s_k$ (the median distance of its points to $c_k$)
+# and the mean $\bar c$ of the $K$ family centres, in $d = 2$ dimensions,
 #
-# ```text
-# score = sqrt( Σₖ ‖cₖ − c̄‖² / (K d) ) / medianₖ sₖ ,
-# ```
+# $$
+# \text{score} = \frac{\sqrt{\sum_k \lVert c_k - \bar c \rVert^2 / (K d)}}{\operatorname{median}_k s_k} ,
+# $$
 #
 # the spread of the family centres over the typical family size (median-based, as the paper's
 # Methods describe; `atlaskit.analysis.atlas.clustering_score`). The same score with the GO
@@ -302,7 +303,7 @@ print(f"atlas written to {display_path(atlas_path)}")
 # bar charts the mean spectrum of each family. At `ci` the spectra use all images of a protein
 # (a test set of four images per protein is too small); at `full` the test images.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-01-spectra", "caption": "Feature spectra (paper Fig. 4): how often each protein's images use each VQ1 code, codes ordered by hierarchical clustering into groups I … XI."}}
 spectra_split = "test" if run.scale == "full" else "all"
 full_model = runs[("full", 0)].model
 emb_all = study.embed(full_model, cdata.dataset(spectra_split, "full"))
@@ -311,7 +312,7 @@ family_of = cdata.proteins.set_index("gene")["family"]
 spec = study.feature_spectra(emb_all.local_indices, genes_all, family_of, full_model.config.local_codebook_size)
 fig = figures.spectrum_heatmap(spec)
 
-# %%
+# %% mystnb={"figure": {"name": "fig-01-consensus", "caption": "Mean feature spectrum of each family: families whose bars peak in different code groups are the ones the spectra tell apart."}}
 fig = figures.consensus(spec)
 
 # %%
@@ -413,7 +414,7 @@ else:
 # command line, for a folder or an `.npz` of your own crops:
 # `atlaskit place --run <the atlas .h5ad above> --images crops.npz`.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-01-placement", "caption": "A held-out protein placed on the atlas with `UMAP.transform` (black crosses), beside the atlas proteins; its nearest proteins vote for a family (table below)."}}
 from IPython.display import display
 
 if heldout is not None:
@@ -421,6 +422,9 @@ if heldout is not None:
     new_family = heldout.proteins.set_index("gene")["family"][new_gene]
     placement = study.place_on_atlas(runs[("full", 0)], atlas_path, study.heldout_images(heldout, new_gene), k=10)
     study.placement_figure(placement, new_gene, family=new_family).show()
+
+# %%
+if heldout is not None:
     display(placement.table().round(3))
 
 # %%
@@ -442,7 +446,7 @@ else:
 # per cluster, on one colour scale per row. A cluster that the image does not use leaves the
 # reconstruction unchanged (a black map).
 
-# %%
+# %% mystnb={"figure": {"name": "fig-01-zeroing", "caption": "Feature zeroing (paper Fig. 5): change of the reconstruction when one code cluster is zeroed, one column per cluster, one row per example image. Bright maps mark the clusters an image relies on."}}
 examples = study.zeroing_examples(full_model, cdata, spec, study.example_proteins(cdata, 3), split="test")
 fig = figures.zeroing_figure(examples)
 
@@ -498,7 +502,7 @@ resolved = {v: bool(abs(table.loc[v, "mean"] - table.loc["full", "mean"]) > tabl
             for v in table.index if v != "full" and min(table.loc[v, "repeats"], table.loc["full", "repeats"]) >= 2}
 print("differs from full by more than the two sds together:", resolved or "needs at least 2 repeats")
 
-# %%
+# %% mystnb={"figure": {"name": "fig-01-scores", "caption": "Clustering score of every variant (paper Table 1): one point per training repeat, with the mean. The spread between repeats is what the ledger's intervals carry."}}
 figures.score_strip(scores).show()
 
 # %% [markdown]
@@ -506,7 +510,7 @@ figures.score_strip(scores).show()
 # of every variant, repeat 0, coloured by family. Without the protein-ID pretext the families
 # should merge into one cloud; the other ablations change the layout less.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-01-variant-atlases", "caption": "The atlas of every variant, repeat 0 (paper Supplementary Figs. 8 and 11). Without the protein-ID pretext the families should merge into one cloud."}}
 figures.variant_atlases(evaluation, repeat=0).show()
 
 # %% [markdown]

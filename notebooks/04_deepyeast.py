@@ -122,10 +122,10 @@ provenance(files, folders=folders)
 # NBVAL_CHECK_OUTPUT
 print(yeast.summary().to_string(index=False))
 
-# %%
+# %% mystnb={"figure": {"name": "fig-04-gallery", "caption": "Simulated yeast cells of each class (calibrated look; GFP green, RFP cytosolic marker magenta), as the network sees them: 64 × 64 crops centred on one cell."}}
 dy.figures.crop_gallery(yeast);
 
-# %%
+# %% mystnb={"figure": {"name": "fig-04-noncells", "caption": "Crops the quality filter should reject (simulated non-cells: debris, empty background, cut cells), the paper's 'non-cell' images."}}
 if yeast.source == "sim":
     dy.figures.noncell_gallery(yeast);
 
@@ -159,7 +159,7 @@ print(f"total parameters: paper {paper_table['parameters'].sum():,}, this run {o
 # %%
 net = dy.train(yeast, p, seed=seed, device=run.device)
 
-# %%
+# %% mystnb={"figure": {"name": "fig-04-training", "caption": "The 11-layer network's training: loss and accuracy per epoch on training and validation crops; the epoch with the best validation accuracy is kept."}}
 dy.figures.training_curves(net.history).show()
 
 # %%
@@ -185,10 +185,10 @@ print(f"test cells: {cells['n']}; accuracy {cells['accuracy']:.3f} (paper 0.87);
 print(f"bootstrap: {cells['table'].attrs['n_resamples']} stratified resamples")
 print(cells["table"].round(3).to_string())
 
-# %%
+# %% mystnb={"figure": {"name": "fig-04-precision-recall", "caption": "Per-class precision and recall of the network on test cells, with bootstrap intervals. Look for the classes with low recall: those are the network's weak compartments."}}
 dy.figures.precision_recall(cells).show()
 
-# %%
+# %% mystnb={"figure": {"name": "fig-04-confusion", "caption": "Confusion matrix of the network on test cells (rows true class, columns predicted). Look at which compartments are mistaken for each other."}}
 dy.figures.confusion(cells).show()
 
 # %% [markdown]
@@ -212,7 +212,7 @@ rf_accuracy = float(np.mean(rf_pred == y_test))
 print(f"{features_train.shape[1]} hand-crafted features; random forest ({p.rf_trees} trees) test accuracy "
       f"{rf_accuracy:.3f} (paper 0.75) vs the network's {cells['accuracy']:.3f} (paper 0.87)")
 
-# %%
+# %% mystnb={"figure": {"name": "fig-04-forest-importance", "caption": "The random forest on hand-crafted features (the paper's CellProfiler baseline): the features it relies on most."}}
 dy.figures.forest_importance(forest, features_train.columns).show()
 
 # %% [markdown]
@@ -239,7 +239,7 @@ if yeast.source == "sim":
     print(f"non-cells in the test set: {(~truth).sum()}; removed {(~keep & ~truth).sum()} of them, "
           f"and {(~keep & truth).sum()} real cells; accuracy on the true cells alone {np.mean(pred[truth] == y_test[truth]):.3f}")
 
-# %%
+# %% mystnb={"figure": {"name": "fig-04-filtered", "caption": "Test crops the quality filter removed: mostly non-cells and cells cut by the crop's edge."}}
 dy.figures.filtered_crops(yeast, test, quality);
 
 # %% [markdown]
@@ -271,21 +271,21 @@ print(by_min.round(3).to_string(index=False))
 print("calling each protein from k random cells:")
 print(by_k.round(3).to_string(index=False))
 
-# %%
+# %% mystnb={"figure": {"name": "fig-04-protein-accuracy", "caption": "Per-protein accuracy as a function of the number of cells voting, with intervals; the dotted line is the per-cell accuracy. A majority vote over a protein's cells is what the paper's 99 % refers to."}}
 dy.figures.protein_accuracy_curve(by_k, cells["accuracy"]).show()
 
 # %% [markdown]
 # ### The random forest, protein by protein (Fig. S2)
 #
 # The paper's Fig. S2 sets the random forest's accuracy on each test protein beside the
-# network's: one point per protein, the fraction of its cells each classifier gets right, so
+# network's ({numref}`fig-04-forest-vs-network`): one point per protein, the fraction of its cells each classifier gets right, so
 # that points above the diagonal are proteins where the network does better. Look at where the
 # points sit relative to the diagonal, and at the colours: whether a protein's *call* (its cells
 # voting through the same Dirichlet–multinomial model, the forest's labels counted as one-hot
 # votes) is right for both, one or neither. The paper reports the forest at 75 % per cell against
 # the network's 87 %; ours are printed above, and the protein-level counts below.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-04-forest-vs-network", "caption": "Forest vs network per protein (paper Fig. S2): each test protein's accuracy of its cells under both methods. Points above the diagonal: the network is better."}}
 forest_network = dy.forest_vs_network(proteins_test, y_test, pred, rf_pred, calls, classes, alpha=alpha)
 dy.figures.forest_vs_network(forest_network).show()
 
@@ -318,7 +318,7 @@ else:
     spread = dy.spread_posteriors(proteins_test, probs, classes, alpha=alpha, min_fraction=0.2)
     spread["gene"] = spread["protein"]
 
-# %%
+# %% mystnb={"figure": {"name": "fig-04-spread", "caption": "Proteins whose cells the network calls in more than one class: proportions of each call per protein."}}
 if len(spread):
     dy.figures.spread_proportions(spread).show()
 
@@ -357,7 +357,7 @@ curves = dy.transfer_curves({"fc1 (network)": net_train["fc1"], "hand-crafted": 
                             n_bootstrap=min(p.n_bootstrap, 1000), seed=seed)
 transfer = dy.summarize_transfer(curves)
 
-# %%
+# %% mystnb={"figure": {"name": "fig-04-transfer", "caption": "Transfer learning (paper Fig. 4C): accuracy on the four new classes vs training images per class, for the network's features and the hand-crafted ones. The paper found learned features win most at small n."}}
 dy.figures.transfer_curve(transfer).show()
 
 # %%
@@ -365,11 +365,11 @@ dy.figures.transfer_curve(transfer).show()
 print(transfer.pivot(index="n_per_class", columns="features", values="accuracy").round(3).to_string())
 
 # %% [markdown]
-# Every layer, at one training size (the paper's Fig. S6): low layers know about intensity and
+# Every layer, at one training size (the paper's Fig. S6; here {numref}`fig-04-layer-sweep`): low layers know about intensity and
 # texture, deep layers about compartments — and the last layers, trained for the 12 old classes,
 # can be too specialised for new ones.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-04-layer-sweep", "caption": "Which layer transfers best (paper Fig. S6): accuracy on the new classes of a classifier on each layer's features. The paper found deeper convolutional layers transfer better than early ones."}}
 sweep_size = min(p.layer_sweep_size, int(np.bincount(ty_train).min()))
 sweep_runs = dy.transfer_curves({**{name: net_train[name] for name in layers}, "hand-crafted": hand_train},
                                 ty_train, {**{name: net_test[name] for name in layers}, "hand-crafted": hand_test},
@@ -389,7 +389,7 @@ print(sweep.set_index("features")["accuracy"].round(3).to_string())
 # **Layer maps (Fig. 3B).** t-SNE of test cells' outputs at several depths, coloured by class:
 # early layers group cells by brightness and texture, the fully connected layers by compartment.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-04-layer-maps", "caption": "Test cells embedded in 2-D from each layer's features, coloured by class (paper Fig. 3B). In the paper, classes separate more with depth."}}
 cell_test = np.flatnonzero(meta["is_cell"].to_numpy()[test].astype(bool))
 rng = np.random.default_rng(seed)
 probe = np.sort(rng.choice(cell_test, size=min(p.embed_cells, cell_test.size), replace=False))
@@ -403,7 +403,7 @@ dy.figures.layer_maps(embedding, np.asarray(classes)[y_test[probe]], classes).sh
 # activation (its spatial average, in equal-count bins) and the class, for every unit of every
 # layer. The class entropy bounds it (log₂ 12 ≈ 3.6 bits for balanced classes).
 
-# %%
+# %% mystnb={"figure": {"name": "fig-04-information", "caption": "Mutual information between each layer's units and the class (paper Fig. 3D), per layer. In the paper it rises with depth."}}
 mi = dy.layer_information(probe_features, y_test[probe], bins=p.mi_bins, layers=LAYER_NAMES)
 dy.figures.unit_information(mi, LAYER_NAMES).show()
 
@@ -417,7 +417,7 @@ print(mi.groupby("layer", sort=False)["bits"].median().round(3).to_string())
 # a few layers, the four test-cell patches (the unit's receptive field) with the strongest
 # activation: small edges and spots early, whole-cell patterns deep in the network.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-04-unit-patches", "caption": "Image patches that excite three of the most informative units of four layers most (paper Fig. 3A)."}}
 show_layers = ["conv1_2", "conv2_2", "conv3_4", "fc1"]
 probe_images = np.asarray(yeast.main.images[np.sort(test[probe])], np.float32)
 patches = dy.top_unit_patches(net, probe_images, mi, show_layers, units=3, top=4)
@@ -432,7 +432,7 @@ dy.figures.unit_patches(patches);
 # early layers tracing the whole cell and its brightness, and for the deeper, coarser maps
 # concentrating on where the protein is.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-04-activations", "caption": "Channel-mean activation maps of every convolutional layer for a confidently right cell of three classes (paper Fig. 3C)."}}
 examples = dy.example_cells(y_test[probe], probs[probe], n=3)
 example_images = np.stack([np.asarray(yeast.main.images[i], np.float32) for i in test[probe[examples]]])
 conv_maps = dy.activation_maps(net, example_images, [n for n in LAYER_NAMES if n.startswith("conv")])
@@ -447,7 +447,7 @@ dy.figures.cell_activations(example_images, conv_maps, [classes[k] for k in y_te
 # texture, radial profile) and units that match none of them. The printed median is, over the
 # units, each unit's strongest |r| with any feature.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-04-unit-features", "caption": "Correlation of fc1 units with the hand-crafted features (paper Fig. S4): the 30 strongest units and features. Bright cells mark units that track a hand-crafted measurement."}}
 unit_corr = dy.unit_feature_correlation(probe_features["fc1"], features_test.iloc[probe])
 dy.figures.unit_feature_heatmap(dy.strongest_correlations(unit_corr, n_units=30, n_features=30)).show()
 
@@ -484,7 +484,7 @@ on_real.proteins.set_index("protein").round(3)
 # NBVAL_CHECK_OUTPUT
 print(on_real.summary())
 
-# %%
+# %% mystnb={"figure": {"name": "fig-04-real-predictions", "caption": "The simulation-trained network on real cells of the screen (Chong et al.): share of each predicted class per real protein. Mitochondrial proteins should be called mitochondria, cytoplasmic ones cytoplasm."}}
 dy.figures.real_predictions(on_real).show()
 
 # %% [markdown]

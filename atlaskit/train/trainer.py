@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from atlaskit.data.datasets import make_loader
+from atlaskit._progress import report
 from atlaskit.errors import ParameterError
 from atlaskit.train.checkpoints import CHECKPOINT_FORMAT, CheckpointError, History, load_checkpoint, save_checkpoint
 from atlaskit.train.config import TrainConfig, _config_diff, config_fingerprint
@@ -516,6 +517,8 @@ class Trainer:
                     h.stopped_early = True
                 self.epochs_done = epoch + 1
                 self._save(improved)
+                if self.is_main:
+                    report(self._epoch_line(epoch, train_logs, val_logs, elapsed))
                 if ebar is not None:
                     post = {"loss": f"{train_logs['loss']:.4g}"}
                     if "loss" in val_logs:
@@ -531,6 +534,18 @@ class Trainer:
             if ebar is not None:
                 ebar.close()
         return self.history
+
+    def _epoch_line(self, epoch: int, train_logs: Mapping, val_logs: Mapping, seconds: float) -> str:
+        """One line per epoch for the terminal of `atlaskit run` (:func:`atlaskit._progress.report`)."""
+        where = f"{self.checkpoint_dir.parent.name}/{self.checkpoint_dir.name} " if self.checkpoint_dir else ""
+        parts = [f"{where}epoch {epoch + 1}/{self.config.epochs}", f"loss {train_logs.get('loss', float('nan')):.4g}"]
+        if "loss" in val_logs:
+            parts.append(f"val loss {val_logs['loss']:.4g}")
+        monitor = self.config.monitor
+        if monitor != "loss" and monitor in val_logs:
+            parts.append(f"val {monitor} {val_logs[monitor]:.4g}")
+        parts.append(f"{seconds:.1f} s" + (" (best)" if self.history.best_epoch == epoch + 1 else ""))
+        return " · ".join(parts)
 
     def _explain_interruption(self, exc: BaseException, epoch: int) -> None:
         if self.last_path is not None and self.epochs_done > 0:

@@ -2,6 +2,7 @@
 no stray stderr (warnings, progress-bar fallbacks) reached the executed chapters."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 
@@ -124,3 +125,56 @@ def test_launch_buttons_open_the_chapter_on_the_named_repository(html_with_launc
     assert any(link.startswith("https://hub.example.org/hub/user-redirect/git-pull?") and "branch=built" in link
                for link in links)
     assert "https://github.com/someone/atlas" in links  # the repository button
+
+
+# --------------------------------------------------------------------------- in a real browser
+
+def _browser():
+    import headless as browser  # tests/integration/headless.py
+
+    if browser.CHROMIUM is None:
+        if os.environ.get("ATLASKIT_REQUIRE_BROWSER"):  # set by .ci/run, which installs chromium
+            pytest.fail("chromium is required (ATLASKIT_REQUIRE_BROWSER) but not installed")
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium); .ci/run installs it")
+    return browser
+
+
+def _figure_outputs(path) -> int:
+    from atlaskit.book_checks import FIGURE_MIMETYPES
+
+    notebook = nbformat.read(path, as_version=4)
+    return sum(1 for c in notebook.cells for o in c.get("outputs", [])
+               if o.get("output_type") in ("display_data", "execute_result")
+               and any(m in o.get("data", {}) for m in FIGURE_MIMETYPES))
+
+
+def test_every_page_works_offline_in_a_browser(html, executed_chapters):
+    """Each page of the book in headless Chromium with networking off (issue #22): no console
+    errors, no request leaving the machine, every plotly figure drawn (an SVG with data), every
+    formula typeset by the book's own MathJax, every figure numbered and captioned, and no path
+    of the machine that built the book in the text."""
+    browser = _browser()
+    machine_paths = {str(book.ROOT), str(html.parent)} | ({os.path.expanduser("~")} - {"/", "~"})
+    pages = [html / "book" / "chapters" / f"{name}.html" for name in executed_chapters]
+    pages += [html / "book" / f"{name}.html" for name in ("intro", "ledger", "workshop", "bibliography")]
+    problems = []
+    for page in pages:
+        seen = browser.visit(page)
+        name = page.relative_to(html)
+        problems += [f"{name}: console: {m}" for m in seen.errors]
+        problems += [f"{name}: requested {url}" for url in seen.external_requests]
+        figures = seen.dom.split('class="plotly-graph-div')[1:]
+        undrawn = [i for i, part in enumerate(figures) if not re.search(r'class="(trace|hm|gl-container)|<g class="[a-z]*layer', part[:400000])
+                   or "main-svg" not in part[:200000]]
+        problems += [f"{name}: plotly figure {i + 1} of {len(figures)} not drawn" for i in undrawn]
+        source = page.read_text()
+        if 'class="math' in source and "<mjx-container" not in seen.dom:
+            problems.append(f"{name}: formulas not typeset (MathJax)")
+        text = seen.text()
+        problems += [f"{name}: shows the build machine's path {p}" for p in machine_paths if p in text]
+        if page.parent.name == "chapters":
+            expected = _figure_outputs(executed_chapters[page.stem])
+            numbered = len(re.findall(r'<figcaption>\s*<p>\s*<span class="caption-number">Fig\. \d+', source))
+            if numbered < expected:
+                problems.append(f"{name}: {expected} figures but {numbered} numbered captions")
+    assert not problems, "\n".join(problems)

@@ -140,3 +140,81 @@ def test_a_failed_final_write_keeps_the_executed_notebook(tmp_path, monkeypatch)
     nb = nbformat.read(kept, as_version=4)
     assert "hellohello" in "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+PROGRESS = textwrap.dedent(
+    '''\
+    # %% tags=["parameters"]
+    epochs = 2
+
+    # %%
+    from atlaskit._progress import report
+    for epoch in range(epochs):
+        report(f"epoch {epoch + 1}/{epochs}")
+    print("trained")
+    '''
+)
+
+
+def test_run_progress_goes_to_the_terminal_and_not_into_the_notebook(tmp_path):
+    """`atlaskit run` shows which cell runs and the kernel's progress lines (issue #22, item 7)."""
+    import io
+
+    (tmp_path / "05_demo.py").write_text(PROGRESS)
+    out, terminal = tmp_path / "out.ipynb", io.StringIO()
+    book.execute_chapter("05_demo", output=out, notebooks=tmp_path, progress=terminal)
+    lines = terminal.getvalue().splitlines()
+    assert "[05_demo] cell 2/2: from atlaskit._progress import report" in lines, lines
+    assert "[05_demo]   epoch 2/2" in lines, lines
+    stored = _stream_text(out)
+    assert "trained" in stored and "epoch" not in stored and "cell 2/2" not in stored
+
+
+SLOW = textwrap.dedent(
+    '''\
+    # %% tags=["parameters"]
+    seconds = 60
+
+    # %%
+    import time
+    time.sleep(seconds)
+    '''
+)
+
+
+def test_ctrl_c_during_a_cell_prints_no_kernel_traceback(tmp_path):
+    """Ctrl-C in the terminal (SIGINT to the runner's process group) stops the run with the runner's
+    one line; the kernel's own log (a ZMQ traceback when it is shut down mid-reply) stays off the
+    terminal (issue #23, item 6)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "05_demo.py").write_text(SLOW)
+    script = (
+        "import sys; from pathlib import Path; from atlaskit import book\n"
+        "try:\n"
+        f"    book.execute_chapter('05_demo', output=Path({str(tmp_path / 'out.ipynb')!r}), "
+        f"notebooks=Path({str(tmp_path)!r}), progress=sys.stderr)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', file=sys.stderr); sys.exit(130)\n"
+    )
+    runner = subprocess.Popen(
+        [sys.executable, "-c", script], stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    seen = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until the slow cell runs
+        line = runner.stderr.readline()
+        seen.append(line)
+        if "cell 2/2: import time" in line or not line:
+            break
+    time.sleep(1.0)
+    os.killpg(runner.pid, signal.SIGINT)
+    rest = runner.communicate(timeout=60)[1]
+    err = "".join(seen) + rest
+    assert runner.returncode == 130, err
+    assert "ZMQError" not in err and "IPKernelApp" not in err and "Traceback" not in err, err
+    assert not (tmp_path / "out.ipynb").exists()

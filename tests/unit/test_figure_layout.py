@@ -94,3 +94,57 @@ def test_zeroing_figure_fits_the_page_and_keeps_its_title():
     with pytest.raises(ParameterError, match="max_cols"):
         zeroing_figure(_examples(3), max_cols=2)
     plt.close("all")
+
+
+def test_figure_png_is_an_opaque_rgb_png_and_empty_figures_show_nothing():
+    """The book's static figures drop the alpha channel (white pages; an eighth smaller, losslessly)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from atlaskit.plots import figure_png
+
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.imshow([[0.0, 1.0], [1.0, 0.0]], cmap="gray")
+    with Image.open(io.BytesIO(figure_png(fig))) as image:
+        assert image.format == "PNG" and image.mode == "RGB"
+        assert image.getpixel((0, 0)) == (255, 255, 255)  # the white page, not transparency
+    assert figure_png(plt.figure()) is None
+    plt.close("all")
+
+
+def test_micrograph_grids_are_jpeg_and_plots_stay_png():
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from PIL import Image
+
+    from atlaskit.plots import figure_jpeg, figure_png, is_photographic
+
+    grid, axes = plt.subplots(1, 2, figsize=(3, 2))
+    for ax, hide in zip(axes, ("axis off", "no ticks")):
+        ax.imshow(np.random.default_rng(0).random((64, 64)), cmap="gray")
+        if hide == "axis off":
+            ax.axis("off")
+        else:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    heat, ax = plt.subplots(figsize=(2, 2))
+    ax.imshow(np.eye(32))  # a heat map with ticks: keeps lossless PNG
+    line, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [1, 0])
+    assert is_photographic(grid) and not is_photographic(heat) and not is_photographic(line)
+    assert figure_png(grid) is None and figure_jpeg(heat) is None and figure_jpeg(line) is None
+    with Image.open(io.BytesIO(figure_jpeg(grid))) as image:
+        assert image.format == "JPEG" and image.mode == "RGB"
+    with Image.open(io.BytesIO(figure_png(heat))) as image:
+        assert image.format == "PNG"
+    plt.close("all")

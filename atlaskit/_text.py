@@ -62,8 +62,10 @@ def decode_text(
 
 
 def _project_root() -> Path:
-    """The folder that holds the ``atlaskit`` package (the project root in a source checkout)."""
-    return Path(__file__).resolve().parent.parent
+    """The project root of a source checkout; the work folder of an installed atlaskit (:mod:`atlaskit._paths`)."""
+    from atlaskit._paths import project_root
+
+    return project_root()
 
 
 def display_path(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> str:
@@ -78,7 +80,7 @@ def display_path(path: str | os.PathLike[str], root: str | os.PathLike[str] | No
     path : str or path-like
         The path to show. A relative path is shown as it is.
     root : str or path-like, optional
-        The project root; default: the folder that holds the ``atlaskit`` package.
+        The project root; default: the checkout (the work folder of an installed atlaskit).
 
     Returns
     -------

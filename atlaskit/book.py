@@ -24,13 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, TextIO
 
+from atlaskit import _paths
 from atlaskit._progress import PROGRESS_FILE_ENV, ProgressRelay, cell_announcer, file_tail
 from atlaskit.errors import AtlaskitError, ParameterError
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
-CHAPTERS_OUT = ROOT / "book" / "chapters"
-BUILD = ROOT / "_build"
+# In a checkout: the checkout, its notebooks/, book/chapters/ and _build/. Installed from a wheel:
+# the packaged chapters, and <working folder>/chapters and /_build (atlaskit._paths says why).
+ROOT = _paths.project_root()
+NOTEBOOKS = _paths.notebooks_dir()
+CHAPTERS_OUT = _paths.chapters_out()
+BUILD = _paths.build_dir()
 
 class ChapterError(AtlaskitError):
     """A chapter failed to execute; the message names the chapter, the cell and the error."""
@@ -53,8 +56,17 @@ def resolve_chapter(name: str, notebooks: Path = NOTEBOOKS) -> tuple[str, Path]:
         number, _, title = stem.partition("_")
         if name in (title, number) or (name.isdigit() and int(name) == int(number)):
             return stem, path
-    raise ParameterError(
-        f"unknown chapter {name!r}; the chapters are: {', '.join(sources) or '(none found)'}"
+    if not sources:
+        raise ParameterError(no_chapters_message(notebooks))
+    raise ParameterError(f"unknown chapter {name!r}; the chapters are: {', '.join(sources)}")
+
+
+def no_chapters_message(notebooks: Path = NOTEBOOKS) -> str:
+    """One line for a user whose atlaskit finds no chapter: where it looked and how to get them."""
+    return (
+        f"no chapters found in {notebooks} (no NN_name.py there); the chapters come with a checkout of "
+        "the atlaskit repository (notebooks/, `make install`) or inside a wheel built from it "
+        "(`pip install <checkout>` or `pip wheel <checkout>`)"
     )
 
 
@@ -246,6 +258,9 @@ def execute_chapter(
     output = Path(output) if output else CHAPTERS_OUT / f"{name}.ipynb"
     output.parent.mkdir(parents=True, exist_ok=True)
     notebook = read_chapter(source)
+    from atlaskit.book_checks import fold_for_readers
+
+    fold_for_readers(notebook)  # nbval's check cells folded, solution toggles labelled
 
     with tempfile.TemporaryDirectory(prefix=f"atlaskit-{name}-") as tmp:
         unexecuted = Path(tmp) / f"{name}.ipynb"

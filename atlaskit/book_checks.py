@@ -1,4 +1,6 @@
-"""Checks of executed chapters before the book is rendered (:func:`atlaskit.book.build_html`)."""
+"""What the book requires of a chapter's cells: checks before the book is rendered
+(:func:`atlaskit.book.build_html`) and the reader-facing cell options set before a chapter runs
+(:func:`fold_for_readers`, called by :func:`atlaskit.book.execute_chapter`)."""
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -46,3 +48,64 @@ def uncaptioned_figures(notebook: Mapping[str, Any]) -> list[str]:
             problems.append(f"{where}: {len(rich)} displayed outputs in one captioned cell "
                             f"({figures} figures; one figure per cell, tables in the next cell)")
     return problems
+
+
+#: First line of a cell whose printed output nbval compares on re-execution (see tests/README.md).
+CHECK_MARKER = "# NBVAL_CHECK_OUTPUT"
+#: Cell tags that already decide how a cell's code is shown; such a cell is left as it is.
+VISIBILITY_TAGS = frozenset({"remove-cell", "remove-input", "hide-cell", "hide-input"})
+#: The label of an exercise's solution toggle (``hide-cell`` cells), as book/workshop.md tells teachers.
+SOLUTION_PROMPTS = {"code_prompt_show": "Show solution", "code_prompt_hide": "Hide solution"}
+
+
+def fold_for_readers(notebook) -> dict[str, int]:
+    """Fold what is there for the tests, and label the solution toggles, in a chapter notebook.
+
+    * A cell that starts with :data:`CHECK_MARKER` and has none of :data:`VISIBILITY_TAGS` gets the
+      ``hide-input`` tag: its printed result stays on the page, its code (with the marker) folds
+      behind a toggle. nbval still sees the marker.
+    * A ``hide-cell`` cell (an exercise's solution) gets :data:`SOLUTION_PROMPTS` as its MyST-NB
+      toggle labels, unless it sets its own.
+
+    Parameters
+    ----------
+    notebook : nbformat.NotebookNode
+        Changed in place.
+
+    Returns
+    -------
+    dict
+        ``{"checks_folded": n, "solutions_labelled": m}``.
+    """
+    folded = labelled = 0
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = cell.metadata.setdefault("tags", [])
+        if cell.source.lstrip().startswith(CHECK_MARKER) and not VISIBILITY_TAGS.intersection(tags):
+            tags.append("hide-input")
+            folded += 1
+        if "hide-cell" in tags:
+            options = cell.metadata.setdefault("mystnb", {})
+            for key, label in SOLUTION_PROMPTS.items():
+                options.setdefault(key, label)
+            labelled += 1
+        if not tags:
+            del cell.metadata["tags"]
+    return {"checks_folded": folded, "solutions_labelled": labelled}
+
+
+#: The first code cell of every chapter (tests/unit/test_book_checks.py holds each chapter to it):
+#: on Colab, Binder or any Jupyter whose Python lacks atlaskit it installs atlaskit — from the
+#: checkout the notebook sits in (Binder clones the repository), else the pip requirement in
+#: ``ATLASKIT_INSTALL`` (e.g. ``git+https://<host>/<owner>/<name>``), else ``atlaskit`` — and does
+#: nothing where atlaskit is importable (the book's own runs, nbval). Removed from the HTML pages.
+INSTALL_CELL = """\
+# Colab, Binder or a Jupyter without atlaskit: install it (this cell does nothing where it is installed)
+import importlib.util, os, pathlib, subprocess, sys
+
+if importlib.util.find_spec("atlaskit") is None:
+    here = pathlib.Path.cwd()
+    checkout = next((p for p in [here, *here.parents] if (p / "atlaskit" / "__init__.py").is_file()), None)
+    requirement = ["-e", str(checkout)] if checkout else [os.environ.get("ATLASKIT_INSTALL", "atlaskit")]
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *requirement], check=True)"""

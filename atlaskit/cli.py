@@ -12,6 +12,7 @@ Examples
     atlaskit data fetch --all                       # fill the cache (e.g. before an offline workshop)
     atlaskit data unpack images.zip data/images     # extract an archive safely (no traversal, no links)
     atlaskit place --run _build/runs/01_cytoself/atlas-ci-sim-seed0.h5ad --images crops.npz  # new protein on the atlas
+    atlaskit export-weights _build/runs/04_deepyeast/<run> -o deepyeast.safetensors  # a model as safetensors
 """
 from __future__ import annotations
 
@@ -76,10 +77,20 @@ def _add_launch_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--colab", action="store_true", help="a Google Colab button (GitHub repositories)")
 
 
+def _check_book_pages(html: bool, hint: str) -> None:
+    """Refuse HTML where there are no book pages (an installed wheel has chapters, not the book)."""
+    from atlaskit import book
+
+    if html and not (book.ROOT / "_config.yml").is_file():
+        raise AtlaskitError(f"the HTML book is rendered in a checkout of the atlaskit repository "
+                            f"(no _config.yml in {book.ROOT}); {hint}")
+
+
 def cmd_book(args: argparse.Namespace) -> int:
     from atlaskit import book
 
     launch = _launch(args, html=not args.no_html, hint="drop --no-html")  # before an hour of chapters
+    _check_book_pages(not args.no_html, "add --no-html to execute the chapters only")
     book.build_book(args.chapter or None, html=not args.no_html, launch=launch, jobs=args.jobs)
     return 0
 
@@ -89,6 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from atlaskit._atomic import check_writable_file
 
     launch = _launch(args, html=args.html, hint="add --html")
+    _check_book_pages(args.html, "drop --html")
     # Everything that can be checked in a second is checked before the chapter runs (an hour at
     # scale full): the chapter, its parameters, and that the executed notebook can be written.
     name, source = book.resolve_chapter(args.chapter)
@@ -106,7 +118,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_chapters(args: argparse.Namespace) -> int:
     from atlaskit import book
 
-    for name, source in book.chapter_sources().items():
+    sources = book.chapter_sources()
+    if not sources:
+        raise AtlaskitError(book.no_chapters_message())
+    for name, source in sources.items():
         params = book.chapter_parameters(source)
         print(f"{name}\n    " + "\n    ".join(f"-p {k} {v!r}" for k, v in params.items()))
     return 0
@@ -208,6 +223,17 @@ def cmd_place(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_weights(args: argparse.Namespace) -> int:
+    """A saved model of any study (run folder or checkpoint) as a .safetensors file that atlaskit.load reads."""
+    from atlaskit.loading import export_weights, load
+
+    out = export_weights(args.checkpoint, args.output)
+    model = load(out)
+    classes = f", {len(model.classes)} classes" if model.classes else ""
+    print(f"✓ {model.study} model ({type(model).__name__}{classes}) → {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atlaskit", description="The Protein Localization Atlas book and its tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -292,6 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "or a cytoself-format folder of one protein")
     p.add_argument("--k", type=_positive_int, default=10, help="nearest atlas proteins listed (default 10)")
     p.set_defaults(func=cmd_place)
+    p = sub.add_parser("export-weights", help="a saved model (any study) as a .safetensors file for atlaskit.load")
+    p.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN",
+                   help="a chapter run folder, its best.pt/last.pt, or DeepYeast's deepyeast-model.pt")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.safetensors", help="the weights file to write")
+    p.set_defaults(func=cmd_export_weights)
     return parser
 
 

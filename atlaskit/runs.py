@@ -26,24 +26,28 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from atlaskit import _paths
 from atlaskit.errors import AtlaskitError, ParameterError
 
 __all__ = ["runs_root", "effects_dir", "code_fingerprint", "run_dir", "store_root", "data_code_key",
            "source_hash", "map_in_workers"]
 
 PACKAGE = Path(__file__).resolve().parent
-PROJECT = PACKAGE.parent
+PROJECT = PACKAGE.parent  # the folder holding the package (worker processes import it from there)
 
 
 def runs_root() -> Path:
-    """Where chapters keep their training runs (checkpoints): ``$ATLASKIT_RUNS`` or ``_build/runs``."""
-    return Path(os.environ.get("ATLASKIT_RUNS", PROJECT / "_build" / "runs"))
+    """Where chapters keep their training runs (checkpoints): ``$ATLASKIT_RUNS`` or ``_build/runs``
+    (of the checkout; of the work folder for an installed atlaskit, see :mod:`atlaskit._paths`)."""
+    given = os.environ.get("ATLASKIT_RUNS")
+    return Path(given) if given is not None else _paths.build_dir() / "runs"
 
 
 def effects_dir() -> Path:
     """Where chapters write their effects ledgers (``<chapter>.json``): ``$ATLASKIT_EFFECTS`` or
-    ``_build/effects``; the book's ledger page gathers them."""
-    return Path(os.environ.get("ATLASKIT_EFFECTS", PROJECT / "_build" / "effects"))
+    ``_build/effects`` (as :func:`runs_root`); the book's ledger page gathers them."""
+    given = os.environ.get("ATLASKIT_EFFECTS")
+    return Path(given) if given is not None else _paths.build_dir() / "effects"
 
 
 def source_hash(folder: str | os.PathLike, pattern: str = "*.py") -> str:

@@ -27,6 +27,16 @@
 # introduces the **simulator** that stands in for them by default, and compares its images with
 # the few real images we do have.
 
+# %% tags=["remove-cell"]
+# Colab, Binder or a Jupyter without atlaskit: install it (this cell does nothing where it is installed)
+import importlib.util, os, pathlib, subprocess, sys
+
+if importlib.util.find_spec("atlaskit") is None:
+    here = pathlib.Path.cwd()
+    checkout = next((p for p in [here, *here.parents] if (p / "atlaskit" / "__init__.py").is_file()), None)
+    requirement = ["-e", str(checkout)] if checkout else [os.environ.get("ATLASKIT_INSTALL", "atlaskit")]
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *requirement], check=True)
+
 # %% tags=["parameters"]
 scale = "ci"
 seed = 0

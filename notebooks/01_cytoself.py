@@ -44,6 +44,16 @@
 # numbers. `-p scale full -p data real -p data_dir …` runs the paper's configuration (all
 # proteins, the published model size, the paper's optimiser and schedule) on a GPU, unchanged.
 
+# %% tags=["remove-cell"]
+# Colab, Binder or a Jupyter without atlaskit: install it (this cell does nothing where it is installed)
+import importlib.util, os, pathlib, subprocess, sys
+
+if importlib.util.find_spec("atlaskit") is None:
+    here = pathlib.Path.cwd()
+    checkout = next((p for p in [here, *here.parents] if (p / "atlaskit" / "__init__.py").is_file()), None)
+    requirement = ["-e", str(checkout)] if checkout else [os.environ.get("ATLASKIT_INSTALL", "atlaskit")]
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *requirement], check=True)
+
 # %% tags=["parameters"]
 scale = "ci"
 data = "sim"
@@ -282,15 +292,18 @@ else:
 
 # %% [markdown]
 # The atlas is also written as an AnnData file (global representation as `X`, VQ1 indices as
-# the local representation, the UMAP in `obsm["X_umap"]`, per-image metadata in `obs`), ready
-# for scanpy or cellxgene.
+# the local representation, the UMAP in `obsm["X_umap"]` with its parameters in
+# `uns["umap"]`, per-image metadata in `obs`), ready for scanpy or cellxgene:
+# `scanpy.pl.umap(adata, color="family")` draws this atlas in the book's family colours
+# (`uns["family_colors"]`).
 
 # %%
 from atlaskit.chapter import display_path
 
 atlas_path = runs_root() / study.CHAPTER / f"atlas-{run.scale}-{run.data}-seed{run.seed}.h5ad"
 study.export_atlas(atlas_path, cdata, embeddings[("full", 0)], umaps[("full", 0)],
-                   uns={"scale": run.scale, "seed": run.seed, "clustering_score": evaluation.score("full", 0)})
+                   uns={"scale": run.scale, "seed": run.seed, "clustering_score": evaluation.score("full", 0)},
+                   umap_params=evaluation.umap_params)
 print(f"atlas written to {display_path(atlas_path)}")
 
 # %% [markdown]

@@ -42,6 +42,16 @@
 #   matrices by protein and by image, PSNR, SSIM), its cross-assay figure, and a batch
 #   predictor (`atlaskit predict`).
 
+# %% tags=["remove-cell"]
+# Colab, Binder or a Jupyter without atlaskit: install it (this cell does nothing where it is installed)
+import importlib.util, os, pathlib, subprocess, sys
+
+if importlib.util.find_spec("atlaskit") is None:
+    here = pathlib.Path.cwd()
+    checkout = next((p for p in [here, *here.parents] if (p / "atlaskit" / "__init__.py").is_file()), None)
+    requirement = ["-e", str(checkout)] if checkout else [os.environ.get("ATLASKIT_INSTALL", "atlaskit")]
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *requirement], check=True)
+
 # %% tags=["parameters"]
 scale = "ci"
 data = "sim"

@@ -42,6 +42,16 @@
 # images do not say which cells show which class, but the simulator does: we vary the fraction of
 # cells that show a class and measure both networks' recall against it.
 
+# %% tags=["remove-cell"]
+# Colab, Binder or a Jupyter without atlaskit: install it (this cell does nothing where it is installed)
+import importlib.util, os, pathlib, subprocess, sys
+
+if importlib.util.find_spec("atlaskit") is None:
+    here = pathlib.Path.cwd()
+    checkout = next((p for p in [here, *here.parents] if (p / "atlaskit" / "__init__.py").is_file()), None)
+    requirement = ["-e", str(checkout)] if checkout else [os.environ.get("ATLASKIT_INSTALL", "atlaskit")]
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *requirement], check=True)
+
 # %% tags=["parameters"]
 scale = "ci"  # "tiny" | "ci" | "full" (the paper's configuration; use a GPU)
 data = "sim"  # "sim" | "real"

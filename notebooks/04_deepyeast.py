@@ -45,6 +45,16 @@
 # chapter reads the real DeepYeast images, and at the end it saves its trained network so that
 # `atlaskit evaluate deepyeast` can measure it on real crops.
 
+# %% tags=["remove-cell"]
+# Colab, Binder or a Jupyter without atlaskit: install it (this cell does nothing where it is installed)
+import importlib.util, os, pathlib, subprocess, sys
+
+if importlib.util.find_spec("atlaskit") is None:
+    here = pathlib.Path.cwd()
+    checkout = next((p for p in [here, *here.parents] if (p / "atlaskit" / "__init__.py").is_file()), None)
+    requirement = ["-e", str(checkout)] if checkout else [os.environ.get("ATLASKIT_INSTALL", "atlaskit")]
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *requirement], check=True)
+
 # %% tags=["parameters"]
 scale = "ci"
 data = "sim"

@@ -301,6 +301,43 @@ def clustering_score(
 # AnnData export
 # ----------------------------------------------------------------------------------------------
 
+#: :func:`umap_embed`'s parameters (and umap-learn's ``spread``), the defaults of an atlas's UMAP.
+UMAP_DEFAULTS: dict = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean", "seed": 0, "spread": 1.0}
+
+
+def umap_curve_params(min_dist: float, spread: float = 1.0) -> tuple[float, float]:
+    """``(a, b)`` of the curve 1 / (1 + a·d^(2b)) that umap-learn fits to ``min_dist`` and
+    ``spread`` (``umap.umap_.find_ab_params``, the values scanpy stores in ``uns["umap"]``)."""
+    from umap.umap_ import find_ab_params  # the same fit umap-learn ran when it drew the map
+
+    a, b = find_ab_params(float(spread), float(min_dist))
+    return float(a), float(b)
+
+
+def scanpy_umap_params(params: Mapping) -> dict:
+    """``uns["umap"]["params"]`` for UMAP parameters (:data:`UMAP_DEFAULTS` names; ``seed`` or
+    ``random_state``): scanpy's ``a``, ``b`` and ``random_state`` beside umap-learn's names.
+
+    Raises
+    ------
+    ParameterError
+        A parameter :func:`umap_embed` does not take.
+    """
+    given = dict(params)
+    if "random_state" in given:
+        given.setdefault("seed", given.pop("random_state"))
+    unknown = sorted(set(given) - set(UMAP_DEFAULTS))
+    if unknown:
+        raise ParameterError(f"umap_params: unknown parameter(s) {unknown}; known: {sorted(UMAP_DEFAULTS)}")
+    p = {**UMAP_DEFAULTS, **given}
+    a, b = umap_curve_params(p["min_dist"], p["spread"])
+    out = {"a": a, "b": b, "n_neighbors": int(p["n_neighbors"]), "min_dist": float(p["min_dist"]),
+           "spread": float(p["spread"]), "metric": str(p["metric"])}
+    if p["seed"] is not None:  # left out for an unseeded map (there is no value to repeat it with)
+        out["random_state"] = int(p["seed"])
+    return out
+
+
 def export_atlas_h5ad(
     path,
     *,
@@ -309,6 +346,8 @@ def export_atlas_h5ad(
     obs: pd.DataFrame | None = None,
     local_features: np.ndarray | None = None,
     uns: Mapping | None = None,
+    umap_params: Mapping | None = None,
+    color_keys: Sequence[str] | None = None,
     var_prefix: str = "global_",
     compression: str | None = "gzip",
 ) -> Path:
@@ -318,8 +357,20 @@ def export_atlas_h5ad(
     ``obsm["X_umap"]`` = (N, 2) UMAP (scanpy's key, so ``sc.pl.umap`` works);
     ``obsm["local"]`` = local representation flattened to (N, prod(rest)) with its original
     per-image shape in ``uns["atlaskit"]["local_shape"]`` (see :func:`atlas_local`);
-    ``obs`` = per-image metadata (gene, family, split, …); ``uns`` = your dict (parameters,
-    scores, …) plus ``uns["atlaskit"]``.
+    ``obs`` = per-image metadata (gene, family, split, …), text columns as pandas categoricals;
+    ``uns`` = your dict (parameters, scores, …) plus ``uns["atlaskit"]``.
+
+    For scanpy (not a dependency) the file also carries, in scanpy's own layout:
+
+    - ``uns["umap"]["params"]``: the UMAP's ``a`` and ``b`` (the curve umap-learn fits to
+      ``min_dist``, :func:`umap_curve_params`) as ``sc.tl.umap`` writes them, plus what drew the
+      map, under umap-learn's names: ``n_neighbors``, ``min_dist``, ``spread``, ``metric`` and
+      ``random_state`` (absent when the map was drawn without a seed). No ``uns["neighbors"]``
+      is written: scanpy reads that entry as a stored neighbour graph, which the file does not hold.
+    - ``uns["<key>_colors"]`` for each column of ``color_keys``: the book's colour of each
+      category (:func:`category_colors`), in the order of ``obs[key].cat.categories``, so that
+      ``sc.pl.umap(adata, color="family")`` draws the book's atlas colours. Missing values are
+      no category (scanpy draws them grey).
 
     The file is written to a temporary name beside ``path`` and renamed over it, so a reader
     never sees a half-written atlas.
@@ -339,6 +390,13 @@ def export_atlas_h5ad(
         Optional (N, ...) local representation (features or VQ1 indices), dtype kept.
     uns
         Optional dict of values anndata can store (numbers, strings, arrays, lists, nested dicts).
+    umap_params
+        The parameters that drew ``umap`` (:func:`umap_embed`'s ``n_neighbors``, ``min_dist``,
+        ``metric``, ``seed``; missing ones take its defaults, ``seed=None`` means unseeded);
+        ``None`` writes no ``uns["umap"]``.
+    color_keys
+        ``obs`` columns that get ``uns["<key>_colors"]`` (stored as categoricals); a named
+        column that is missing is an error. Default: ``"family"`` when ``obs`` has it.
     compression
         h5py compression of the arrays (``None`` for speed).
 
@@ -371,6 +429,15 @@ def export_atlas_h5ad(
             obs[column] = obs[column].astype("string").astype(object).where(obs[column].notna(), None)
             obs[column] = pd.Categorical(obs[column])
     obs.columns = obs.columns.map(str)
+    if color_keys is None:
+        color_keys = ["family"] if "family" in obs.columns else []
+    keys = [color_keys] if isinstance(color_keys, str) else [str(k) for k in color_keys]
+    missing = [k for k in keys if k not in obs.columns]
+    if missing:
+        raise DataError(f"export_atlas_h5ad: color_keys {missing} are not obs columns; obs has {list(obs.columns)}")
+    for key in keys:  # a colour per category needs categories (numbers and strings alike)
+        if not isinstance(obs[key].dtype, pd.CategoricalDtype):
+            obs[key] = pd.Categorical(obs[key].map(lambda v: None if pd.isna(v) else str(v)))
     var = pd.DataFrame(index=[f"{var_prefix}{i}" for i in range(x.shape[1])])
     adata = ad.AnnData(X=x, obs=obs, var=var)
     adata.obsm["X_umap"] = coords
@@ -383,6 +450,11 @@ def export_atlas_h5ad(
         adata.obsm["local"] = local.reshape(n, -1)
     adata.uns.update(dict(uns or {}))
     adata.uns["atlaskit"] = meta
+    if umap_params is not None:
+        adata.uns["umap"] = {"params": scanpy_umap_params(umap_params)}
+    for key in keys:
+        colors = category_colors(obs[key].cat.categories)
+        adata.uns[f"{key}_colors"] = [colors[str(c)] for c in obs[key].cat.categories]
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.h5ad")

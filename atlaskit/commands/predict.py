@@ -11,7 +11,6 @@ protein image is to the generated one (:mod:`atlaskit.studies.deepgps.compare`).
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -24,9 +23,9 @@ import torch
 
 from atlaskit.data.embeddings import embedding_cache
 from atlaskit.errors import AtlaskitError, DataError, ParameterError
-from atlaskit.models.deepgps import DeepGPSConfig, DeepGPSModel
+from atlaskit.models.deepgps import DeepGPSModel
 from atlaskit.models.sequence import SequenceEmbedder
-from atlaskit.studies.deepgps import CHAPTER, EXPORT_FILE, EXPORT_FORMAT, VARIANTS
+from atlaskit.studies.deepgps import CHAPTER, EXPORT_FILE, VARIANTS
 from atlaskit.studies.deepgps.data import model_images, model_input
 
 __all__ = ["latest_export", "read_nucleus_image", "Predictor", "PredictResult", "predict_fasta"]
@@ -104,7 +103,8 @@ class Predictor:
         error that says how to make one.
         """
         from atlaskit.models.sequence import embedder_from_spec
-        from atlaskit.train import load_checkpoint, resolve_device
+        from atlaskit.studies.deepgps.training import load_network, read_export
+        from atlaskit.train import resolve_device
 
         device = str(resolve_device(device))
         if variant not in VARIANTS:
@@ -120,25 +120,11 @@ class Predictor:
         else:
             p = Path(checkpoint).expanduser()
             folder, weights = (p, p / "last.pt") if p.is_dir() else (p.parent, p)
-        export_path = folder / EXPORT_FILE
-        if not export_path.is_file():
-            raise DataError(f"{folder}: not a deepGPS chapter run (no {EXPORT_FILE} beside the weights)")
-        try:
-            export = json.loads(export_path.read_text())
-        except ValueError as exc:
-            raise DataError(f"{export_path}: unreadable ({exc})") from None
-        if export.get("format") != EXPORT_FORMAT:
-            raise DataError(f"{export_path}: unknown format {export.get('format')!r}")
+        export = read_export(folder)
         if checkpoint is not None and export["variant"] != variant:
             raise ParameterError(f"{folder} holds a deepGPS-{export['variant']} model, not {variant}; "
                                  f"pass --model {export['variant']}")
-        ckpt = load_checkpoint(weights, map_location="cpu")
-        model = DeepGPSModel(DeepGPSConfig.from_dict(export["model_config"]))
-        try:
-            model.load_state_dict(ckpt["model"])
-        except RuntimeError as exc:
-            raise DataError(f"{weights}: weights do not fit the exported configuration ({str(exc).splitlines()[0]})") from None
-        model.eval().to(device)
+        model = load_network(weights, export, device=device)
         from atlaskit.data.model_weights import RegisteredESM2Weights
 
         embedder = embedder_from_spec(export["embedder"], device=device, esm_weights=esm_weights,

@@ -325,3 +325,91 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not an atlaskit training checkpoint (format {CHECKPOINT_FORMAT!r})")
     return obj
+
+
+# --------------------------------------------------------------------------- safetensors weights
+
+#: metadata key of the content checksum inside a ``.safetensors`` file written by :func:`save_safetensors`
+SAFETENSORS_INTEGRITY_KEY = "atlaskit.integrity"
+
+
+def _safetensors_digest(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> str:
+    """:func:`checkpoint_digest` of the tensors (sorted by name: the file's order is not the
+    state dict's) and of the string metadata, its checksum entry excluded."""
+    return checkpoint_digest({
+        "tensors": {k: tensors[k] for k in sorted(tensors)},
+        "metadata": {k: str(metadata[k]) for k in sorted(metadata) if k != SAFETENSORS_INTEGRITY_KEY},
+    })
+
+
+def save_safetensors(tensors: Mapping[str, torch.Tensor], path: str | os.PathLike,
+                     metadata: Mapping[str, str] | None = None) -> Path:
+    """Write tensors (a model's ``state_dict``) and string ``metadata`` as a ``.safetensors`` file,
+    atomically (temporary file, then ``os.replace``).
+
+    A safetensors file holds a JSON header and raw tensor bytes, never code, so any tool reads it
+    safely (``safetensors.torch.load_file``). The metadata gets one more entry,
+    :data:`SAFETENSORS_INTEGRITY_KEY`: the content sha256 of the tensors and the other metadata
+    (as :func:`save_checkpoint` embeds one), which :func:`load_safetensors` checks.
+    """
+    from safetensors.torch import save as safetensors_bytes
+
+    from atlaskit._atomic import atomic_write
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # own, contiguous CPU copies: safetensors refuses tensors that share memory (views, tied weights)
+    plain = {str(k): v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
+    meta = {str(k): str(v) for k, v in (metadata or {}).items() if k != SAFETENSORS_INTEGRITY_KEY}
+    meta[SAFETENSORS_INTEGRITY_KEY] = f"{DIGEST_METHOD}:{_safetensors_digest(plain, meta)}"
+    data = safetensors_bytes(plain, metadata=meta)
+    with atomic_write(path) as fh:
+        fh.write(data)
+    return path
+
+
+def load_safetensors(path: str | os.PathLike, map_location: str | torch.device = "cpu"
+                     ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Read a :func:`save_safetensors` file, verified: ``(tensors, metadata)``.
+
+    The embedded checksum is recomputed (and removed from the returned metadata) and the
+    floating-point tensors must be finite; a file without a checksum (written by another tool) is
+    read with a :class:`CheckpointWarning`.
+
+    Raises
+    ------
+    CheckpointError
+        Missing, truncated or corrupt file, a checksum that does not match (the file changed
+        after it was written), or NaN/inf tensors; the message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no weights file at {path}" + (" (it is a folder)" if path.is_dir() else ""))
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            metadata = dict(fh.metadata() or {})
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except Exception as exc:  # SafetensorError (bad header, truncated), OSError
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path} is not a readable .safetensors file (corrupt or truncated?): {first}") from None
+    stored = metadata.pop(SAFETENSORS_INTEGRITY_KEY, None)
+    if stored is None:
+        warnings.warn(f"{path} carries no atlaskit checksum: loaded without verifying its content",
+                      CheckpointWarning, stacklevel=2)
+    else:
+        method, _, digest = stored.rpartition(":")
+        if method != DIGEST_METHOD:
+            raise CheckpointError(f"{path}: unknown checksum method {method!r}; this atlaskit verifies {DIGEST_METHOD!r}")
+        actual = _safetensors_digest(tensors, metadata)
+        if actual != digest:
+            raise CheckpointError(
+                f"{path} failed its integrity check (content sha256 {actual[:12]}…, written as {digest[:12]}…): "
+                "the file changed after it was written. Do not use it: export it again (atlaskit export-weights)"
+            )
+    bad = _nonfinite_weights({"model": tensors})
+    if bad:
+        shown = ", ".join(b.removeprefix("model.") for b in bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise CheckpointError(f"{path} holds non-finite (NaN or inf) weights in {shown}")
+    return {k: v.to(map_location) for k, v in tensors.items()}, metadata

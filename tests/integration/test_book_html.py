@@ -82,6 +82,19 @@ def test_solutions_are_hidden_but_present(html, executed_chapters):
         assert all(c.get("outputs") is not None and c.source.startswith("# Solution") for c in solutions)
         page = (html / "book" / "chapters" / f"{name}.html").read_text()
         assert page.count("hide-cell") >= len(solutions), f"{name}: solutions not hidden in the HTML"
+        # the toggle says what book/workshop.md tells teachers to click
+        assert page.count(">Show solution<") >= len(solutions), f"{name}: a solution toggle is not labelled"
+
+
+def test_the_nbval_checks_are_folded_away_from_the_reader(html, executed_chapters):
+    """Cells kept for nbval (first line ``# NBVAL_CHECK_OUTPUT``) show their result, not their code."""
+    for name in executed_chapters:
+        page = (html / "book" / "chapters" / f"{name}.html").read_text()
+        cells = page.split('<div class="cell ')[1:]
+        checks = [c for c in cells if "NBVAL_CHECK_OUTPUT" in c.split('<div class="cell_output')[0]]
+        assert checks, f"{name}: no nbval check cell on the page (expected folded ones)"
+        shown = [c[:80] for c in checks if not re.match(r'[^"]*tag_(hide-input|hide-cell)', c)]
+        assert not shown, f"{name}: {len(shown)} check cells show their code: {shown[:2]}"
 
 
 def test_workshop_page_is_in_the_book(html):

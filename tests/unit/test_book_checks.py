@@ -5,7 +5,7 @@ import io
 from pathlib import Path
 
 from atlaskit._progress import ProgressRelay, cell_announcer, file_tail, report
-from atlaskit.book_checks import uncaptioned_figures
+from atlaskit.book_checks import SOLUTION_PROMPTS, fold_for_readers, uncaptioned_figures
 
 
 def _cell(source, outputs, figure=None):
@@ -87,3 +87,81 @@ def test_cell_announcer_counts_code_cells_and_shows_the_first_code_line():
     first, second = stream.getvalue().splitlines()
     assert first.startswith("cell 1/3: model = train(xxx") and first.endswith("…") and len(first) < 90
     assert second == "cell 2/3: (comments only)"
+
+
+def test_check_cells_fold_and_solution_toggles_are_labelled():
+    import nbformat
+
+    cells = [
+        nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(1)"),                       # folded
+        nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(2)", metadata={"tags": ["remove-cell"]}),
+        nbformat.v4.new_code_cell("print(3)  # NBVAL_CHECK_OUTPUT later is not the marker"),
+        nbformat.v4.new_code_cell("# Solution\nx = 1", metadata={"tags": ["hide-cell"]}),
+        nbformat.v4.new_code_cell("# Solution\nfig", metadata={"tags": ["hide-cell"], "mystnb": {
+            "figure": {"name": "fig-x", "caption": "c"}, "code_prompt_show": "Own label"}}),
+        nbformat.v4.new_markdown_cell("# NBVAL_CHECK_OUTPUT in prose"),
+    ]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    assert fold_for_readers(notebook) == {"checks_folded": 1, "solutions_labelled": 2}
+    assert cells[0].metadata.tags == ["hide-input"]
+    assert cells[1].metadata.tags == ["remove-cell"]
+    assert "tags" not in cells[2].metadata
+    assert cells[3].metadata.mystnb == SOLUTION_PROMPTS
+    assert cells[4].metadata.mystnb["code_prompt_show"] == "Own label"  # a cell's own label is kept
+    assert cells[4].metadata.mystnb["code_prompt_hide"] == "Hide solution"
+    assert cells[4].metadata.mystnb["figure"]["name"] == "fig-x"
+    assert fold_for_readers(notebook) == {"checks_folded": 0, "solutions_labelled": 2}  # idempotent
+    assert cells[0].metadata.tags == ["hide-input"]
+
+
+# --------------------------------------------------------------------------- the install cell (Colab, Binder)
+
+def test_every_chapter_starts_with_the_install_cell():
+    from atlaskit.book import chapter_sources, read_chapter
+    from atlaskit.book_checks import INSTALL_CELL
+
+    for name, source in chapter_sources().items():
+        code = [c for c in read_chapter(source).cells if c.cell_type == "code"]
+        assert code[0].source == INSTALL_CELL, f"{name}: its first code cell is not atlaskit.book_checks.INSTALL_CELL"
+        assert code[0].metadata.get("tags") == ["remove-cell"], f"{name}: the install cell shows on the page"
+        assert "parameters" in code[1].metadata.get("tags", []), f"{name}: the parameters cell is not second"
+
+
+def _run_install_cell(monkeypatch, tmp_path, importable: bool):
+    import importlib.util
+    import subprocess
+
+    from atlaskit.book_checks import INSTALL_CELL
+
+    calls = []
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: (real_find_spec(name, *a) if importable or name != "atlaskit" else None))
+    monkeypatch.setattr(subprocess, "run", lambda args, **kw: calls.append((args, kw)))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(INSTALL_CELL, "<install cell>", "exec"), {})
+    return calls
+
+
+def test_the_install_cell_does_nothing_where_atlaskit_is_installed(monkeypatch, tmp_path):
+    assert _run_install_cell(monkeypatch, tmp_path, importable=True) == []
+
+
+def test_the_install_cell_installs_the_checkout_it_sits_in(monkeypatch, tmp_path):
+    # Binder: the repository is cloned, the notebook runs in <checkout>/book/chapters
+    (tmp_path / "atlaskit").mkdir()
+    (tmp_path / "atlaskit" / "__init__.py").write_text("")
+    chapters = tmp_path / "book" / "chapters"
+    chapters.mkdir(parents=True)
+    [(args, kw)] = _run_install_cell(monkeypatch, chapters, importable=False)
+    assert args[1:] == ["-m", "pip", "install", "--quiet", "-e", str(tmp_path)] and kw == {"check": True}
+
+
+def test_the_install_cell_installs_the_named_requirement_elsewhere(monkeypatch, tmp_path):
+    # Colab: only the notebook; ATLASKIT_INSTALL names where atlaskit comes from
+    monkeypatch.delenv("ATLASKIT_INSTALL", raising=False)
+    [(args, _)] = _run_install_cell(monkeypatch, tmp_path, importable=False)
+    assert args[-1] == "atlaskit"
+    monkeypatch.setenv("ATLASKIT_INSTALL", "git+https://example.org/me/atlaskit")
+    [(args, _)] = _run_install_cell(monkeypatch, tmp_path, importable=False)
+    assert args[-1] == "git+https://example.org/me/atlaskit"

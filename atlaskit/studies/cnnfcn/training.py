@@ -24,7 +24,8 @@ from atlaskit.studies.cnnfcn import CHAPTER
 from atlaskit.studies.cnnfcn.data import HPAData
 from atlaskit.studies.cnnfcn.presets import Preset
 
-__all__ = ["CnnFcnRun", "train_config", "train", "predict", "heatmaps", "architecture_table"]
+__all__ = ["CnnFcnRun", "train_config", "train", "predict", "heatmaps", "architecture_table", "network_spec",
+           "build_network", "load_model"]
 
 
 @dataclass(kw_only=True)
@@ -116,3 +117,82 @@ def architecture_table(p: Preset) -> pd.DataFrame:
             rows.append({"configuration": name, "model": kind.upper(), "input": str(cfg.input_shape),
                          "output": str(tuple(out.shape[1:])), "parameters": sum(q.numel() for q in net.parameters())})
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- saved runs
+
+
+def network_spec(model: torch.nn.Module) -> dict:
+    """What :func:`build_network` needs to rebuild ``model`` (plain JSON types): ``kind`` and the
+    CNN/FCN ``config``, or an Inception-V3's ``input_size``, ``num_classes`` and ``aux_logits``."""
+    kind = getattr(model, "kind", None)
+    if kind in ("cnn", "fcn"):
+        return {"kind": kind, "config": model.config.to_dict()}
+    if kind == "inception":
+        net = model.network
+        return {"kind": "inception", "input_size": int(model.input_size), "num_classes": int(net.fc.out_features),
+                "aux_logits": net.AuxLogits is not None}
+    raise ParameterError(f"not a chapter-03 network: {type(model).__name__}")
+
+
+def build_network(spec: dict) -> torch.nn.Module:
+    """A freshly initialised chapter-03 network of :func:`network_spec`'s ``spec``.
+
+    Raises
+    ------
+    ParameterError
+        An unknown kind or configuration field.
+    """
+    kind = spec.get("kind")
+    if kind in ("cnn", "fcn"):
+        return build_model(kind, CnnFcnConfig.from_dict(spec["config"]))
+    if kind == "inception":
+        from atlaskit.models.inception import HPAInception, InceptionV3
+
+        network = InceptionV3(int(spec["num_classes"]), aux_logits=bool(spec["aux_logits"]), in_channels=4)
+        return HPAInception(network, int(spec["input_size"]))
+    raise ParameterError(f"chapter-03 network kind must be cnn, fcn or inception, not {kind!r}")
+
+
+def load_model(path: str | os.PathLike, *, device: str = "cpu") -> tuple[torch.nn.Module, list[str]]:
+    """A chapter-03 network from its run folder (``best.pt``, else ``last.pt``) or one of those
+    files, verified (:func:`atlaskit.train.load_checkpoint`): ``(model in eval mode on device,
+    class names)``.
+
+    Raises
+    ------
+    DataError
+        A missing folder or checkpoint, or a checkpoint that is not a chapter-03 run.
+    CheckpointError
+        Unreadable, changed or non-finite weights.
+    """
+    from atlaskit.errors import DataError
+    from atlaskit.studies.cnnfcn.data import CLASSES
+    from atlaskit.train import load_checkpoint
+
+    path = Path(path)
+    if path.is_dir():
+        found = next((path / n for n in ("best.pt", "last.pt") if (path / n).is_file()), None)
+        if found is None:
+            raise DataError(f"{path}: no best.pt or last.pt (not a finished chapter-03 run)")
+        path = found
+    elif not path.is_file():
+        raise DataError(f"{path}: no such chapter-03 run folder or checkpoint")
+    ckpt = load_checkpoint(path)
+    config = (ckpt.get("config") or {}).get("model") or {}
+    kind = config.get("kind")
+    state = ckpt["model"]
+    if kind in ("cnn", "fcn"):
+        spec = {"kind": kind, "config": config.get("model") or {}}
+    elif kind == "inception":
+        spec = {"kind": kind, "input_size": int(config.get("input_size", 299)),
+                "num_classes": int(state["network.fc.weight"].shape[0]) if "network.fc.weight" in state else len(CLASSES),
+                "aux_logits": "network.AuxLogits.fc.weight" in state}
+    else:
+        raise DataError(f"{path}: not a chapter-03 run (its checkpoint names no cnn, fcn or inception model)")
+    try:
+        model = build_network(spec)
+        model.load_state_dict(state)
+    except (ParameterError, ValueError, TypeError, RuntimeError) as exc:
+        raise DataError(f"{path}: the weights do not fit the stored configuration ({str(exc).splitlines()[0]})") from None
+    return model.to(device).eval(), list(CLASSES)

@@ -79,15 +79,25 @@ def atlas_obs(data: CytoselfData, embedding: Embedding) -> pd.DataFrame:
 
 
 def export_atlas(path, data: CytoselfData, embedding: Embedding, umap: np.ndarray, *,
-                 uns: Mapping | None = None) -> Path:
+                 uns: Mapping | None = None, umap_params: Mapping | None = None) -> Path:
     """Write the atlas (VQ2 global vectors as X, VQ1 indices as the local representation, UMAP,
-    per-image metadata) as AnnData ``.h5ad`` with :func:`atlaskit.analysis.atlas.export_atlas_h5ad`."""
+    per-image metadata) as AnnData ``.h5ad`` with :func:`atlaskit.analysis.atlas.export_atlas_h5ad`.
+
+    Ready for ``scanpy.pl.umap(adata, color="family")`` in the book's family colours
+    (``uns["family_colors"]``), with the UMAP's parameters in ``uns["umap"]["params"]``:
+    ``umap_params`` (:attr:`Evaluation.umap_params <atlaskit.studies.cytoself.Evaluation>`),
+    by default :func:`~atlaskit.studies.cytoself.evaluate`'s (15 neighbours, min_dist 0.1,
+    Euclidean) with ``uns["seed"]`` as the seed, as the chapter draws the map.
+    """
     from atlaskit.analysis.atlas import export_atlas_h5ad
 
     meta = {"data_key": data.key, "source": data.source}
     meta.update(dict(uns or {}))
+    if not umap_params:  # None, or an Evaluation from before umap_params were recorded
+        umap_params = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean", "seed": int(meta.get("seed", 0))}
     return export_atlas_h5ad(path, global_features=embedding.global_, umap=umap, obs=atlas_obs(data, embedding),
-                             local_features=embedding.local_indices, uns=meta)
+                             local_features=embedding.local_indices, uns=meta, umap_params=umap_params,
+                             color_keys=("family",))
 
 
 def band_group(major_localizations) -> str | None:

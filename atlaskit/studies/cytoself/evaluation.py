@@ -3,7 +3,7 @@ every run, the ablation table, and the code usage of the quantizers."""
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -308,6 +308,9 @@ class Evaluation:
         (N,) localization family of each image (None where the protein has none).
     seed_scores : DataFrame
         ``variant, repeat, umap_seed, score, n_images``: every UMAP's score.
+    umap_params : dict
+        ``n_neighbors, min_dist, metric, seed`` of the drawn UMAPs (``umaps``), for
+        :func:`~atlaskit.studies.cytoself.export_atlas`.
     """
 
     embeddings: dict
@@ -315,6 +318,7 @@ class Evaluation:
     umaps: dict
     labels: np.ndarray
     seed_scores: pd.DataFrame
+    umap_params: dict = field(default_factory=dict)
 
     def score(self, variant: str, repeat: int) -> float:
         """The clustering score of one run (mean over its UMAP seeds)."""
@@ -356,4 +360,5 @@ def evaluate(runs: Mapping, data, *, split: str = "test", seed: int = 0, umap_se
     seed_scores = pd.concat(per_seed, ignore_index=True)[["variant", "repeat", "umap_seed", "score", "n_images"]]
     scores = (seed_scores.groupby(["variant", "repeat"], sort=False)
               .agg(score=("score", "mean"), n_images=("n_images", "first")).reset_index())
-    return Evaluation(embeddings, scores, umaps, labels, seed_scores)
+    drawn_with = {"n_neighbors": int(n_neighbors), "min_dist": float(min_dist), "metric": "euclidean", "seed": int(seed)}
+    return Evaluation(embeddings, scores, umaps, labels, seed_scores, drawn_with)

@@ -110,13 +110,19 @@ def _atlas(atlas):
 
 
 def atlas_umap_params(atlas) -> dict[str, Any]:
-    """UMAP parameters of an atlas: ``uns["umap"]`` when stored, else the chapter's defaults
-    with ``uns["seed"]`` as the seed (the chapter draws the exported map with the run seed)."""
+    """UMAP parameters of an atlas: ``uns["umap"]["params"]`` when stored (scanpy's layout,
+    written by :func:`~atlaskit.analysis.atlas.export_atlas_h5ad`: ``random_state`` is the
+    seed; a flat ``uns["umap"]`` of older files is read too), else the chapter's defaults with
+    ``uns["seed"]`` as the seed (the chapter draws the exported map with the run seed)."""
     a = _atlas(atlas)
     params = dict(_UMAP_DEFAULTS)
     if "seed" in a.uns:
         params["seed"] = int(a.uns["seed"])
-    params.update({k: v for k, v in dict(a.uns.get("umap", {})).items() if k in params})
+    stored = dict(a.uns.get("umap", {}))
+    stored = dict(stored.get("params", stored))
+    if "random_state" in stored:
+        stored.setdefault("seed", stored["random_state"])
+    params.update({k: v for k, v in stored.items() if k in params})
     params["n_neighbors"], params["seed"] = int(params["n_neighbors"]), int(params["seed"])
     params["min_dist"], params["metric"] = float(params["min_dist"]), str(params["metric"])
     return params

@@ -23,7 +23,7 @@ from atlaskit.studies.deepgps.presets import Preset, model_config
 from atlaskit.studies.deepgps.proteins import CLASS_LABELS, equal_count_sample, image_proteins, variant_classes
 
 __all__ = ["EXPORT_FILE", "EXPORT_FORMAT", "VariantRun", "train", "train_config", "EqualCounts", "equal_count_runs",
-           "training_proteins"]
+           "training_proteins", "read_export", "load_network"]
 
 #: The file beside a run's weights that ``atlaskit predict`` reads (config, classes, embedder).
 EXPORT_FILE = "deepgps-export.json"
@@ -210,3 +210,49 @@ def _write_export(folder: Path, *, variant, cfg, classes, embedder, images, test
     if not path.exists() or path.read_text() != text:
         with atomic_write(path, "w", encoding="utf-8") as fh:
             fh.write(text)
+
+
+def read_export(folder: str | Path) -> dict:
+    """The export a chapter run writes beside its weights (:data:`EXPORT_FILE`): variant, classes
+    (``classes``, display names in ``class_labels``), ``model_config``, embedder, image size.
+
+    Raises
+    ------
+    DataError
+        No export in ``folder`` (not a deepGPS chapter run), an unreadable one, or another format.
+    """
+    folder = Path(folder)
+    export_path = folder / EXPORT_FILE
+    if not export_path.is_file():
+        raise DataError(f"{folder}: not a deepGPS chapter run (no {EXPORT_FILE} beside the weights)")
+    try:
+        export = json.loads(export_path.read_text())
+    except ValueError as exc:
+        raise DataError(f"{export_path}: unreadable ({exc})") from None
+    if not isinstance(export, dict) or export.get("format") != EXPORT_FORMAT:
+        raise DataError(f"{export_path}: unknown format {export.get('format') if isinstance(export, dict) else None!r}")
+    return export
+
+
+def load_network(weights: str | Path, export: dict, *, device: str = "cpu") -> DeepGPSModel:
+    """The deepGPS network of a chapter run: ``weights`` (its ``last.pt``, verified by
+    :func:`atlaskit.train.load_checkpoint`) in the architecture of ``export``
+    (:func:`read_export`), in eval mode on ``device``.
+
+    Raises
+    ------
+    CheckpointError
+        Unreadable, changed or non-finite weights.
+    DataError
+        Weights that do not fit the exported configuration.
+    """
+    from atlaskit.models.deepgps import DeepGPSConfig
+    from atlaskit.train import load_checkpoint
+
+    ckpt = load_checkpoint(weights, map_location="cpu")
+    model = DeepGPSModel(DeepGPSConfig.from_dict(export["model_config"]))
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        raise DataError(f"{weights}: weights do not fit the exported configuration ({str(exc).splitlines()[0]})") from None
+    return model.eval().to(device)

@@ -317,6 +317,6 @@ def point_cloud_figure(structure, *, title: str | None = None):
     ])
     name = structure.uniprot or Path(structure.path).name
     fig.update_layout(title=title or f"AlphaFold model of {name}: {len(structure)} residues (Cα), coloured by pLDDT",
-                      height=420, margin=dict(l=0, r=0, t=40, b=0),
+                      height=440, margin=dict(l=0, r=0, t=70, b=0),  # t=70: the title sits below the mode bar
                       scene=dict(xaxis_title="x (Å)", yaxis_title="y (Å)", zaxis_title="z (Å)", aspectmode="data"))
     return fig

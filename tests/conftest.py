@@ -34,23 +34,36 @@ def mirror() -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def tiny_deepgps_run(tmp_path_factory):
-    """A tiny deepGPS-single-2 chapter run in its own runs folder: ``(root, run)``."""
+def train_tiny_deepgps(root: Path, images_per_protein: int = 1):
+    """A tiny deepGPS-single-2 chapter run (4 proteins per class and split, 32 px, one epoch) under
+    ``root``: ``(table, images, features, run)``. Set ``ATLASKIT_RUNS`` (e.g. to ``root / "runs"``)
+    before calling, so that the run stays in the test's folder."""
     from atlaskit.models.sequence import CompositionEmbedder
     from atlaskit.studies import deepgps
 
-    root = tmp_path_factory.mktemp("dgps")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("ATLASKIT_RUNS", str(root / "runs"))
     table = deepgps.protein_table(0)
     keep = [g for _, grp in table[table["single-2"].notna()].groupby(["single-2", "split"]) for g in grp["gene"].head(4)]
     small = table[table["gene"].isin(keep)].reset_index(drop=True)
-    preset = deepgps.preset("ci", epochs=1).replace(image_size=32, width_multiplier=0.0625, images_per_protein=1,
-                                                         batch_size=8)
+    preset = deepgps.preset("ci", epochs=1).replace(image_size=32, width_multiplier=0.0625,
+                                                    images_per_protein=images_per_protein, batch_size=8)
     embedder = CompositionEmbedder()
     feats = deepgps.embed_proteins(small, embedder, cache=root / "emb")
     images = deepgps.build_data(small, preset, root=root / "stores")
     run = deepgps.train("single-2", small, images, feats, preset, embedder=embedder, device="cpu")
-    yield root, run
+    return small, images, feats, run
+
+
+@pytest.fixture(scope="session")
+def tiny_deepgps_trainer():
+    """:func:`train_tiny_deepgps`, for fixtures that need another size of the tiny run."""
+    return train_tiny_deepgps
+
+
+@pytest.fixture(scope="module")
+def tiny_deepgps_run(tmp_path_factory):
+    """A tiny deepGPS-single-2 chapter run in its own runs folder: ``(root, run)``."""
+    root = tmp_path_factory.mktemp("dgps")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ATLASKIT_RUNS", str(root / "runs"))
+    yield root, train_tiny_deepgps(root)[3]
     mp.undo()

@@ -153,24 +153,12 @@ def test_judge_embeds_with_a_cytoself_model():
 
 
 @pytest.fixture(scope="module")
-def tiny_chapter(tmp_path_factory):
-    """A tiny deepGPS-single-2 run with its images and features, in its own folders."""
-    from atlaskit.models.sequence import CompositionEmbedder
-    from atlaskit.studies import deepgps
-
+def tiny_chapter(tmp_path_factory, tiny_deepgps_trainer):
+    """A tiny deepGPS-single-2 run with its images and features (two images per protein), in its own folders."""
     root = tmp_path_factory.mktemp("judged")
     mp = pytest.MonkeyPatch()
     mp.setenv("ATLASKIT_RUNS", str(root / "runs"))
-    table = deepgps.protein_table(0)
-    keep = [g for _, grp in table[table["single-2"].notna()].groupby(["single-2", "split"]) for g in grp["gene"].head(4)]
-    small = table[table["gene"].isin(keep)].reset_index(drop=True)
-    preset = deepgps.preset("ci", epochs=1).replace(image_size=32, width_multiplier=0.0625, images_per_protein=2,
-                                                     batch_size=8)
-    embedder = CompositionEmbedder()
-    feats = deepgps.embed_proteins(small, embedder, cache=root / "emb")
-    images = deepgps.build_data(small, preset, root=root / "stores")
-    run = deepgps.train("single-2", small, images, feats, preset, embedder=embedder, device="cpu")
-    yield small, images, feats, run
+    yield tiny_deepgps_trainer(root, images_per_protein=2)
     mp.undo()
 
 

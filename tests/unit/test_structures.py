@@ -60,8 +60,7 @@ def helix(n: int, radius: float, rise: float, rng) -> np.ndarray:
 @pytest.fixture(scope="module")
 def samples(mirror):
     folder = mirror / SAMPLES
-    if not folder.is_dir():
-        pytest.skip("no AlphaFold samples in the mirror")
+    assert folder.is_dir(), f"the data mirror {mirror} lacks its AlphaFold samples ({SAMPLES})"
     return folder
 
 

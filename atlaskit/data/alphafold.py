@@ -5,8 +5,8 @@ The AlphaFold DB serves one predicted structure per UniProt accession at a fixed
 These files are *on request*, like the ESM2 weights of :mod:`atlaskit.data.model_weights`: no
 default run downloads them. Unlike a registry entry, an accession's file has no sha256 known in
 advance, so the first download records it: the file goes into the registry's cache at
-``structures/alphafold/AF-<id>-F1-model_v4.pdb`` and its sha256, size, source URL and file
-fingerprint into the cache stamp ``.stamps/structures/alphafold/AF-<id>-F1-model_v4.pdb.json``
+``structures/alphafold/AF-<id>-F1-model_v4.pdb`` and its sha256, size and source URL into the
+cache stamp ``.stamps/structures/alphafold/AF-<id>-F1-model_v4.pdb.json``
 (where the registry keeps its stamps); every later lookup verifies the file against that sha256
 (a changed file is reported, never silently used). A file is kept only when it parses as a
 structure (:func:`atlaskit.data.structures.read_structure`).
@@ -24,9 +24,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from atlaskit._atomic import atomic_write, file_lock
-from atlaskit.data.registry import ENV_ALLOW_HTTP_HOSTS, Registry, default_registry
+from atlaskit.data.registry import _STAMPS, ENV_ALLOW_HTTP_HOSTS, Registry, default_registry
 from atlaskit.data.structures import _UNIPROT, read_structure, uniprot_of
-from atlaskit.data.verify import bounded_download, file_sha256
+from atlaskit.data.verify import bounded_download, file_sha256, verified_in_process
 from atlaskit.errors import DataError, FetchError, ParameterError
 
 __all__ = ["ALPHAFOLD_URL", "ALPHAFOLD_GROUP", "MAX_BYTES", "alphafold_url", "alphafold_name", "AlphaFoldDB"]
@@ -38,7 +38,6 @@ ALPHAFOLD_GROUP = "structures/alphafold"
 #: A downloaded model larger than this is refused (the largest single-fragment models are ~10 MB).
 MAX_BYTES = 64 << 20
 _ACCESSION = re.compile(rf"^{_UNIPROT}$")
-_STAMPS = ".stamps"
 
 
 def _check_accession(uniprot: str) -> str:
@@ -141,7 +140,7 @@ class AlphaFoldDB:
         except (OSError, ValueError):
             raise FetchError(f"{path}: no readable stamp {self.stamp_path(uniprot)} records its sha256; delete "
                              "the file to download it again") from None
-        if file_sha256(path) != stamp.get("sha256"):
+        if not verified_in_process(path, int(stamp.get("size", -1)), stamp.get("sha256")):  # hashed once per process
             raise FetchError(f"{path}: its sha256 no longer matches the one recorded when it was downloaded "
                              f"({stamp.get('sha256')}); delete it to download it again")
         return path
@@ -187,12 +186,10 @@ class AlphaFoldDB:
                 raise DataError(f"the AlphaFold DB's answer for {uniprot} ({url}) is not a structure: {exc}") from None
             sha256, size = file_sha256(checked), checked.stat().st_size
             os.replace(checked, target)
-            stat = target.stat()
             stamp = self.stamp_path(uniprot)
             stamp.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(stamp, "w", encoding="utf-8") as out:
-                json.dump({"sha256": sha256, "size": size, "url": url,
-                           "fingerprint": [stat.st_size, stat.st_mtime_ns]}, out)
+                json.dump({"sha256": sha256, "size": size, "url": url}, out)
             return target
 
     def _check_url(self, url: str, uniprot: str) -> None:

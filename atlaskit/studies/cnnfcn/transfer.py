@@ -27,7 +27,6 @@ convolution adapted to the 4 channels, its 1000-class heads replaced by 13-outpu
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -39,7 +38,7 @@ from atlaskit.errors import ParameterError
 from atlaskit.models.cnnfcn import CNN, CnnFcnConfig, cnn_step
 from atlaskit.studies._scaffold import fit_or_reuse, study_store
 from atlaskit.studies.cnnfcn import CHAPTER
-from atlaskit.studies.cnnfcn.data import CLASSES, HPAData, _finish_meta, _render_groups
+from atlaskit.studies.cnnfcn.data import CLASSES, HPAData, _exclude_key, _finish_meta, _render_groups
 from atlaskit.studies.cnnfcn.evaluation import SUMMARY_ROWS, Evaluation
 from atlaskit.studies.cnnfcn.presets import Preset
 from atlaskit.studies.cnnfcn.training import CnnFcnRun, train_config
@@ -73,7 +72,7 @@ def pretraining_data(p: Preset, seed: int = 0, *, exclude: Sequence[str] = (), r
     sim_seed = int(seed) + 1000
     params = {"kind": "hpa-sim-pretraining", "seed": sim_seed, "size": p.pretrain_size, "zoom": p.zoom,
               "n": [p.n_pretrain, p.n_pretrain_val],
-              "exclude": hashlib.sha256("\n".join(sorted(excluded)).encode()).hexdigest()}
+              "exclude": _exclude_key(excluded)}
 
     def batches():
         rng = np.random.default_rng(np.random.SeedSequence([seed, 3010]))

@@ -187,9 +187,10 @@ def build_cellline_data(table: pd.DataFrame, preset: Preset, *, cell_line: str =
 
         folder = Path(hpa_dir).expanduser()
         labels_csv, rows = _real_ids(folder, set(split), cell_line, n)
+        labels_stat = labels_csv.stat()
         source = "real"
         params = {"data": "hpa-real", "folder": str(folder.resolve()), "cell_line": cell_line, "size": size, "n": n,
-                  "labels_stat": [labels_csv.stat().st_size, int(labels_csv.stat().st_mtime)],
+                  "labels_stat": [labels_stat.st_size, int(labels_stat.st_mtime)],
                   "ids": hashlib.sha256(json.dumps(rows.to_numpy().tolist()).encode()).hexdigest(),
                   "dtype": preset.store_dtype}
 

@@ -235,7 +235,9 @@ def auprc(y_true, proba, *, positive: int | str | None = None) -> float:
     ``average_precision_score``); binary: of the positive class, K > 2: macro one-vs-rest."""
     from sklearn.metrics import average_precision_score
 
-    return _ovr_scores(y_true, proba, positive, average_precision_score)
+    # sklearn sums precision x recall steps, which can land a rounding step above 1
+    # (1.0000000000000002 for a perfect ranking); an area in [0, 1] is clipped back (NaN stays)
+    return float(np.clip(_ovr_scores(y_true, proba, positive, average_precision_score), 0.0, 1.0))
 
 
 def per_class_table(y_true, y_pred, classes: Sequence[str] | None = None) -> pd.DataFrame:

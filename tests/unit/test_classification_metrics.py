@@ -56,6 +56,15 @@ def test_auroc_and_auprc_by_hand():
     assert math.isnan(cm.auroc([1, 1], [0.2, 0.3]))
 
 
+def test_auprc_of_a_perfect_ranking_is_exactly_one():
+    # found by hypothesis: sklearn's average precision gives 1.0000000000000002 here (its
+    # precision x recall steps add up a rounding step above 1); an area stays in [0, 1]
+    y = np.array([1] * 8 + [0] + [1] * 10)
+    s = np.array([0.8, 0.8, 0.4, 2 / 3, 0.75, 0.25, 0.2, 1 / 6, 1 / 7, 0.5, 0.5, 0.6, 0.5, 0.5, 0.5,
+                  2 / 3, 1 / 3, 2 / 3, 0.75])
+    assert cm.auprc(y, s) == 1.0 and cm.auroc(y, s) == 1.0
+
+
 def test_auroc_matches_sklearn_with_ties_and_multiclass():
     from sklearn.metrics import roc_auc_score
 

@@ -190,6 +190,23 @@ class VectorQuantizer(nn.Module):
             # ||f||^2 - 2 f.e + ||e||^2 ; addmm(input, m1, m2, beta, alpha) = beta*input + alpha*m1@m2
             return torch.addmm(e_sq.unsqueeze(0), f, e.t(), beta=1.0, alpha=-2.0) + f_sq  # (N, K)
 
+    def nearest(self, flat: Tensor) -> Tensor:
+        """Index (N,) of the nearest code of each sub-vector (N, D); ties go to the lowest index.
+
+        The argmin over codes of ``||e||^2 - 2 f.e``: :meth:`distances` without ``||f||^2``, which
+        is the same for every code of a row, as one matrix product ``[f, 1] @ [-2e, ||e||^2]^T``.
+        On a CPU the broadcast additions of the bias and of ``||f||^2`` over the (N, K) matrix
+        cost more than the product itself (``benchmarks/README.md``, issue #24).
+        """
+        dtype = torch.promote_types(flat.dtype, torch.float32)
+        with torch.no_grad():
+            f = flat.detach().to(dtype)  # (N, D)
+            e = self.codebook.detach().to(dtype)  # (K, D)
+            ones = torch.ones((f.shape[0], 1), dtype=dtype, device=f.device)
+            f_aug = torch.cat([f, ones], dim=1)  # (N, D + 1)
+            e_aug = torch.cat([-2.0 * e, (e * e).sum(dim=1, keepdim=True)], dim=1)  # (K, D + 1)
+            return (f_aug @ e_aug.t()).argmin(dim=1)  # (N,)
+
     def lookup(self, indices: Tensor) -> Tensor:
         """Code vectors for an index map: (B, S, H, W) long -> (B, S*D, H, W)."""
         if indices.dim() != 4 or indices.shape[1] != self.splits:
@@ -218,7 +235,7 @@ class VectorQuantizer(nn.Module):
         b, c, h, w = z.shape
         s, d = self.splits, self.embedding_dim
         flat = self.flatten(z)  # (N = B*H*W*S, D)
-        idx = self.distances(flat).argmin(dim=1)  # (N,) long; ties -> lowest index
+        idx = self.nearest(flat)  # (N,) long
         codes = self.codebook[idx]  # (N, D), differentiable w.r.t. the codebook only
         e = codes.reshape(b, h, w, c).permute(0, 3, 1, 2).to(z.dtype)  # (B, C, H, W)
 

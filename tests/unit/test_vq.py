@@ -198,3 +198,24 @@ def test_bad_inputs():
         vq(torch.ones(1, 8, 2, 2, dtype=torch.long))
     with pytest.raises(ValueError, match=r"\(B, 2, H, W\)"):
         vq.lookup(torch.zeros(1, 1, 2, 2, dtype=torch.long))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_nearest_is_the_argmin_of_the_distances(dtype):
+    # nearest() drops ||f||^2, a constant per row: same index as the full distance matrix
+    g = torch.Generator().manual_seed(3)
+    vq = VectorQuantizer(num_embeddings=37, embedding_dim=5, channels=10)
+    flat = torch.randn(400, 5, generator=g, dtype=dtype)
+    expected = vq.distances(flat).argmin(dim=1)
+    assert torch.equal(vq.nearest(flat), expected)
+    # and the explicit squared distances of the reference
+    explicit = ((flat[:, None, :] - vq.codebook.detach().to(dtype)[None]) ** 2).sum(-1).argmin(1)
+    assert torch.equal(vq.nearest(flat), explicit)
+
+
+def test_nearest_breaks_ties_to_the_lowest_index():
+    vq = VectorQuantizer(num_embeddings=4, embedding_dim=2, channels=2)
+    with torch.no_grad():
+        vq.codebook.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [-1.0, 0.0]]))
+    flat = torch.tensor([[2.0, 0.0], [0.0, 0.0], [0.5, 0.5]])
+    assert vq.nearest(flat).tolist() == [0, 0, 0]

@@ -144,13 +144,14 @@ class Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
             raise ParameterError("the model has no trainable parameters")
+        impl = _optimizer_implementation(cfg.fused_optimizer, params)
         if cfg.optimizer == "adam":
-            self.optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+            self.optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **impl)
         elif cfg.optimizer == "adamw":
-            self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+            self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **impl)
         else:
             self.optimizer = torch.optim.SGD(
-                params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
+                params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay, **impl
             )
         if cfg.schedule == "plateau":
             self.scheduler = _Plateau(self.optimizer, cfg.factor, cfg.patience, cfg.min_lr)
@@ -565,6 +566,27 @@ class Trainer:
             exc.add_note(msg)
         if isinstance(exc, KeyboardInterrupt) and self.is_main:
             print(msg, file=sys.stderr)
+
+
+def _optimizer_implementation(choice: bool | str, params: Sequence[torch.Tensor]) -> dict:
+    """``{"fused": True}`` where the fused optimizer step can run (TrainConfig.fused_optimizer).
+
+    torch's fused Adam/AdamW/SGD kernels need every parameter to be a floating-point tensor on one
+    of its supported device types; otherwise ``"auto"`` keeps torch's default implementation.
+    """
+    if choice is False:
+        return {}
+    from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+
+    devices = {p.device.type for p in params}
+    supported = set(_get_fused_kernels_supported_devices())
+    usable = devices <= supported and all(torch.is_floating_point(p) for p in params)
+    if not usable and choice is True:
+        raise ParameterError(
+            f"fused_optimizer=True, but torch has no fused optimizer step for parameters on {sorted(devices)}; "
+            "use fused_optimizer='auto' or False"
+        )
+    return {"fused": True} if usable else {}
 
 
 def _to_cpu(out):

@@ -8,8 +8,9 @@ VENV   ?= .venv
 # Chapters executed at once (each kernel gets cores / JOBS threads); JOBS=1 runs them one by one.
 JOBS   ?= 2
 PY     := $(VENV)/bin/python
-# What `atlaskit book --jobs $(JOBS)` gives each kernel (atlaskit.book.thread_environment).
-THREADS_ENV = $(shell $(PY) -c "from atlaskit.book import thread_environment as t; print(' '.join(f'{k}={v}' for k, v in t($(JOBS)).items()))")
+# What `atlaskit book --jobs $(JOBS)` gives each kernel (atlaskit.book.thread_environment and
+# allocator_environment: thread counts, glibc malloc settings).
+THREADS_ENV = $(shell $(PY) -c "from atlaskit.book import thread_environment as t, allocator_environment as a; print(' '.join(f'{k}={v}' for k, v in {**t($(JOBS)), **a()}.items()))")
 STAMP  := $(VENV)/.installed
 # The read-only data mirror beside the project (tests, CI); users without one download into a cache.
 ifneq ($(wildcard ../shared/data),)
@@ -33,8 +34,8 @@ html: $(STAMP)
 	$(PY) -c "from atlaskit.book import build_html; print(build_html() / 'index.html')"
 
 # The tests run in JOBS worker processes (pytest-xdist; one file per worker at a time, so a
-# chapter's cells stay in order), each with the thread counts the chapters' kernels had, so
-# that nbval's re-execution computes with the same threads as the first run.
+# chapter's cells stay in order), each with the thread counts (and malloc settings) the
+# chapters' kernels had, so that nbval's re-execution computes with the same threads as the first run.
 test: chapters
 	$(THREADS_ENV) $(PY) -m pytest tests book/chapters --nbval-lax -p no:cacheprovider -n $(JOBS) --dist loadfile
 

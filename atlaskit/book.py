@@ -188,6 +188,10 @@ def _local_kernel_manager_class(stderr_path: Path | None = None):
 
     class QuietKernelManager(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd, **kw):
+            env = dict(kw.get("env") or os.environ)
+            for name, value in allocator_environment().items():
+                env.setdefault(name, value)
+            kw["env"] = env
             if stderr_path is not None and kw.get("stderr") is None:
                 # the child keeps its own descriptor; ours is closed at once
                 with open(stderr_path, "ab") as log:
@@ -587,6 +591,25 @@ def _toc_chapters(root: Path) -> list[Path]:
 #: Variables that size a process's thread pools (torch/OpenMP, BLAS, numba). With ``jobs``
 #: chapters at once, each kernel gets ``cores // jobs`` threads unless the user set them.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+#: glibc malloc settings of the chapters' kernels: blocks up to 32 MB come from the heap and freed
+#: memory stays there (up to 1 GB). glibc's defaults map each large block afresh and hand it back
+#: when freed, so a training step page-faults its activation maps in again every time: 7-23 % of
+#: the chapters' training CPU time went to the kernel doing so (benchmarks/README.md, #24).
+ALLOCATOR_TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824"
+
+
+def allocator_environment() -> dict[str, str]:
+    """``GLIBC_TUNABLES`` for a chapter kernel (:data:`ALLOCATOR_TUNABLES`) on Linux with glibc.
+
+    Empty elsewhere, and when the user has set ``GLIBC_TUNABLES`` (theirs is kept).
+    """
+    if not sys.platform.startswith("linux") or "GLIBC_TUNABLES" in os.environ:
+        return {}
+    if platform.libc_ver()[0] != "glibc":
+        return {}
+    return {"GLIBC_TUNABLES": ALLOCATOR_TUNABLES}
 
 
 def thread_environment(jobs: int, cores: int | None = None) -> dict[str, str]:

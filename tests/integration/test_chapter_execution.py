@@ -39,6 +39,16 @@ def test_parameters_change_the_executed_notebook(tmp_path):
     assert "ababab" in _stream_text(out)
 
 
+def test_kernel_gets_the_allocator_settings(tmp_path, monkeypatch):
+    """The chapter kernel keeps large freed blocks (no page faults per training step, #24)."""
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    expected = book.allocator_environment().get("GLIBC_TUNABLES", "unset")
+    (tmp_path / "05_demo.py").write_text(
+        GOOD + '\n# %%\nimport os\nprint("tunables:", os.environ.get("GLIBC_TUNABLES", "unset"))\n')
+    book.execute_chapter("05_demo", output=tmp_path / "out.ipynb", notebooks=tmp_path)
+    assert f"tunables: {expected}" in _stream_text(tmp_path / "out.ipynb")
+
+
 def test_kernel_runs_without_warnings_on_the_terminal(tmp_path, capfd):
     """The chapter kernel talks over local IPC sockets, so ipykernel has nothing to warn about."""
     (tmp_path / "05_demo.py").write_text(GOOD)

@@ -348,6 +348,22 @@ def test_thread_environment_splits_the_cores_and_keeps_what_the_user_set(monkeyp
     assert "OMP_NUM_THREADS" not in book.thread_environment(2, cores=8)
 
 
+def test_allocator_environment_on_glibc_only_and_never_over_the_users(monkeypatch):
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    monkeypatch.setattr(book.sys, "platform", "linux")
+    monkeypatch.setattr(book.platform, "libc_ver", lambda: ("glibc", "2.36"))
+    assert book.allocator_environment() == {"GLIBC_TUNABLES": book.ALLOCATOR_TUNABLES}
+    assert "mmap_threshold=33554432" in book.ALLOCATOR_TUNABLES  # glibc's largest allowed value
+    monkeypatch.setattr(book.platform, "libc_ver", lambda: ("", ""))  # musl
+    assert book.allocator_environment() == {}
+    monkeypatch.setattr(book.platform, "libc_ver", lambda: ("glibc", "2.36"))
+    monkeypatch.setattr(book.sys, "platform", "darwin")
+    assert book.allocator_environment() == {}
+    monkeypatch.setattr(book.sys, "platform", "linux")
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")  # the user's choice wins
+    assert book.allocator_environment() == {}
+
+
 def test_chapter_order_puts_the_longest_first_when_times_are_known(book_folders):
     _, _, build, _ = book_folders
     names = ["07_demo", "08_other", "09_third"]

@@ -1,7 +1,11 @@
-"""Counting the floating-point work of a training step, and the machine's matrix-multiply peak.
+"""Counting the work of a training step (floating-point operations and memory traffic), and the
+machine's two ceilings: its matrix-multiply peak and its memory bandwidth.
 
 Used by the benchmarks (``benchmarks/``) to report achieved FLOP/s as a fraction of what the same
-machine's fp32 GEMM reaches, measured in the same run.
+machine's fp32 GEMM reaches, and achieved bytes/s as a fraction of what its memory copies reach,
+both measured in the same run: a step near the first ceiling is compute-bound, one near the second
+is bandwidth-bound, and one far below both spends its time on overhead (Python, dispatch, small
+kernels) -- which tells a reader where a faster step has to come from.
 
 FLOPs are counted with :class:`torch.utils.flop_counter.FlopCounterMode`, with one correction:
 its built-in formula for ``aten.convolution_backward`` counts the weight gradient with the full
@@ -28,7 +32,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["FlopCount", "conv_backward_flops", "count_flops", "gemm_throughput"]
+__all__ = ["FlopCount", "MemoryTraffic", "conv_backward_flops", "count_flops", "count_memory_traffic",
+           "gemm_throughput", "memory_bandwidth"]
 
 
 def _forward_conv_flops(x_shape, w_shape, out_shape, transposed: bool) -> int:
@@ -132,4 +137,117 @@ def gemm_throughput(device: str | torch.device = "cpu", *, size: int = 2048, sec
             if elapsed >= seconds / max(1, windows):
                 break
         best = max(best, 2.0 * size**3 * reps / elapsed / 1e9)
+    return best
+
+
+@dataclass
+class MemoryTraffic:
+    """Result of :func:`count_memory_traffic`.
+
+    Attributes
+    ----------
+    total : int
+        Bytes read and written by the operators of the call.
+    by_operator : dict
+        Bytes per aten operator.
+    operators : int
+        Operators counted (views and other metadata-only operators excluded): with the step's
+        time, the mean time per operator, a measure of dispatch overhead.
+    """
+
+    total: int
+    by_operator: dict[str, int] = field(default_factory=dict)
+    operators: int = 0
+
+
+def _tensor_bytes(tree) -> int:
+    from torch.utils._pytree import tree_leaves
+
+    seen: set[int] = set()
+    total = 0
+    for t in tree_leaves(tree):
+        if isinstance(t, torch.Tensor) and id(t) not in seen:
+            seen.add(id(t))
+            total += t.numel() * t.element_size()
+    return total
+
+
+def count_memory_traffic(fn: Callable[[], object]) -> MemoryTraffic:
+    """Run ``fn()`` once and add up the bytes its operators read and write.
+
+    Each aten operator is taken to read every tensor argument once and write every tensor it
+    returns once (the eager-mode, unfused traffic; caches and an operator's internal passes are
+    not seen, so this is a lower bound of what reaches memory when the maps are larger than the
+    caches). Views, reshapes and other operators that only change metadata move no data and are
+    skipped. Divided by a step's time, it gives the bandwidth the step achieves, to compare with
+    :func:`memory_bandwidth`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> a, b = torch.ones(1000), torch.ones(1000)
+    >>> count_memory_traffic(lambda: a + b).total == 3 * 4000
+    True
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    by_operator: dict[str, int] = {}
+    counter = {"ops": 0}
+
+    class _Traffic(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if torch.Tag.view_copy not in func.tags and not _is_view(func):
+                moved = _tensor_bytes((args, kwargs or {})) + _tensor_bytes(out)
+                name = func.overloadpacket.__name__
+                by_operator[name] = by_operator.get(name, 0) + moved
+                counter["ops"] += 1
+            return out
+
+    with _Traffic():
+        fn()
+    return MemoryTraffic(total=int(sum(by_operator.values())), by_operator=by_operator, operators=counter["ops"])
+
+
+def _is_view(func) -> bool:
+    """Operators that return a view or only touch metadata (no data moves)."""
+    schema = func._schema
+    if any(r.alias_info is not None and not r.alias_info.is_write for r in schema.returns):
+        return True  # a view of an input
+    return func.overloadpacket.__name__ in {"detach", "empty", "empty_like", "empty_strided", "set_",
+                                             "resize_", "lift_fresh", "_unsafe_view"}
+
+
+def memory_bandwidth(device: str | torch.device = "cpu", *, megabytes: int = 256, seconds: float = 2.0,
+                     windows: int = 5) -> float:
+    """Measured memory bandwidth in GB/s (10^9 bytes per second): STREAM's "triad".
+
+    ``a = b + s * c`` on fp32 vectors of ``megabytes`` each (far larger than any cache), counting
+    two reads and one write per element, with the current ``torch.get_num_threads()``. As in
+    :func:`gemm_throughput`, the run is split into ``windows`` timed windows and the fastest is
+    reported (another process may take the memory bus for a while).
+    """
+    device = torch.device(device)
+    n = megabytes * 2**20 // 4
+    b = torch.rand(n, device=device)
+    c = torch.rand(n, device=device)
+    a = torch.empty(n, device=device)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    torch.add(b, c, alpha=3.0, out=a)  # first touch of every page, thread pool
+    sync()
+    best = 0.0
+    for _ in range(max(1, windows)):
+        reps, start = 0, time.perf_counter()
+        while True:
+            torch.add(b, c, alpha=3.0, out=a)
+            reps += 1
+            sync()
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds / max(1, windows):
+                break
+        best = max(best, 3.0 * 4 * n * reps / elapsed / 1e9)
     return best

@@ -122,7 +122,7 @@ def main(argv=None) -> dict:
         optimizer.step()
         return losses["loss"]
 
-    flops_per_image = executed_per_image = gemm_before = None
+    flops_per_image = executed_per_image = gemm_before = bytes_per_image = bandwidth = None
     if not args.no_flops:
         from atlaskit.profiling import count_flops, gemm_throughput
 
@@ -140,7 +140,14 @@ def main(argv=None) -> dict:
         flops_per_image = count_flops(small_step).total / 2
         set_recompute(model, args.recompute or "off")
         executed_per_image = count_flops(small_step).total / 2 if args.recompute else flops_per_image
+        from atlaskit.profiling import count_memory_traffic, memory_bandwidth
+
+        # Traffic is counted on a full step: unlike FLOPs, the weights' and optimizer's bytes do
+        # not scale with the batch.
+        step()
+        bytes_per_image = count_memory_traffic(step).total / args.batch
         gemm_before = gemm_throughput(device)  # GFLOP/s, same process, same threads
+        bandwidth = memory_bandwidth(device)  # GB/s, STREAM triad
 
     for _ in range(args.warmup):
         step()
@@ -162,6 +169,7 @@ def main(argv=None) -> dict:
         # machine a lower figure means another process took the cores for a while).
         gemm = max(gemm_before, gemm_throughput(device))
     achieved = flops_per_image * images / wall / 1e9 if flops_per_image else None
+    achieved_gb = bytes_per_image * images / wall / 1e9 if bytes_per_image else None
     top = _profile(step, args.profile) if args.profile else None
     result = {
         "benchmark": "train_cytoself",
@@ -185,6 +193,10 @@ def main(argv=None) -> dict:
         "achieved_gflop_s": round(achieved, 1) if achieved else None,
         "gemm_peak_gflop_s": round(gemm, 1) if gemm else None,
         "fraction_of_gemm_peak": round(achieved / gemm, 3) if achieved and gemm else None,
+        "mb_per_image": round(bytes_per_image / 1e6, 2) if bytes_per_image else None,
+        "achieved_gb_s": round(achieved_gb, 2) if achieved_gb else None,
+        "bandwidth_gb_s": round(bandwidth, 1) if bandwidth else None,
+        "fraction_of_bandwidth": round(achieved_gb / bandwidth, 3) if achieved_gb and bandwidth else None,
         "top_operators": top,
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -204,6 +216,8 @@ def main(argv=None) -> dict:
                  if args.recompute else ""))
         print(f"  achieved          {achieved:.0f} GFLOP/s = {achieved / gemm:.0%} of the measured "
               f"GEMM peak ({gemm:.0f} GFLOP/s)")
+        print(f"  traffic           {bytes_per_image / 1e6:.1f} MB / image: {achieved_gb:.2f} GB/s = "
+              f"{achieved_gb / bandwidth:.0%} of the measured bandwidth ({bandwidth:.1f} GB/s, STREAM triad)")
     if top:
         print("  top operators (self CPU time of one step):")
         for row in top:

@@ -1,4 +1,5 @@
-"""FLOP counting (groups-aware convolution backward) and the GEMM throughput probe."""
+"""FLOP counting (groups-aware convolution backward), memory-traffic counting, and the GEMM and
+bandwidth probes."""
 from __future__ import annotations
 
 import math
@@ -8,7 +9,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from atlaskit.profiling import count_flops, gemm_throughput
+from atlaskit.profiling import count_flops, count_memory_traffic, gemm_throughput, memory_bandwidth
 
 
 def _conv_forward_flops(conv: nn.Conv2d, x: torch.Tensor) -> int:
@@ -59,4 +60,35 @@ def test_linear_and_module_breakdown():
 
 def test_gemm_throughput_is_a_positive_rate():
     rate = gemm_throughput(size=64, seconds=0.01)
+    assert math.isfinite(rate) and rate > 0
+
+
+def test_memory_traffic_of_an_addition_is_two_reads_and_a_write():
+    a, b = torch.ones(1000), torch.ones(1000)
+    traffic = count_memory_traffic(lambda: a + b)
+    assert traffic.total == 3 * 1000 * 4
+    assert traffic.by_operator == {"add": 12000} and traffic.operators == 1
+
+
+def test_memory_traffic_skips_views_and_counts_dtypes():
+    a = torch.ones(10, 20, dtype=torch.float64)
+    # view() and t() move nothing; the copy reads 1600 bytes and writes 1600
+    traffic = count_memory_traffic(lambda: a.view(20, 10).t().clone())
+    assert traffic.by_operator == {"clone": 2 * 200 * 8}
+    assert traffic.operators == 1
+    # reshaping a transposed tensor is a copy, and counted as one
+    assert count_memory_traffic(lambda: a.t().reshape(200)).total == 2 * 200 * 8
+
+
+def test_memory_traffic_of_a_linear_layer_by_hand():
+    lin = nn.Linear(8, 4, bias=False)
+    x = torch.ones(5, 8)
+    with torch.no_grad():
+        traffic = count_memory_traffic(lambda: lin(x))
+    # the weight's transpose is a view; mm reads x (5x8) and W (4x8), writes 5x4
+    assert traffic.total == 4 * (5 * 8 + 4 * 8 + 5 * 4)
+
+
+def test_memory_bandwidth_is_a_positive_rate():
+    rate = memory_bandwidth(megabytes=4, seconds=0.01)
     assert math.isfinite(rate) and rate > 0

@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from atlaskit.errors import DataError
+from atlaskit.errors import DataError, ParameterError
 
 #: Per-channel statistics of :func:`image_statistics` (after per-image max scaling, except the
 #: two ``raw_`` levels).
@@ -442,6 +442,70 @@ def compare_yeast(*, proteins_per_class: int = 20, n_per_protein: int = 20, seed
     sim_images, sim_meta = sim_yeast_cells(sorted(set(REAL_YEAST_CLASSES.values())), proteins_per_class=proteins_per_class,
                                            n_per_protein=n_per_protein, seed=seed, look=look)
     return _compare("yeast", ("gfp", "rfp"), real_images, real_meta, sim_images, sim_meta, seed=seed, n_boot=n_boot)
+
+
+@dataclass
+class DrawSpread:
+    """The realism AUROC of one simulator look over several simulated draws (:func:`yeast_over_draws`).
+
+    The bootstrap interval of a :class:`RealismScore` resamples images of one draw; which
+    simulated proteins a seed draws moves the AUROC by more than that. This is the spread
+    between draws: a t interval over the per-draw AUROCs.
+    """
+
+    look: str
+    draws: pd.DataFrame  # seed, auroc, low, high (each draw's own bootstrap interval)
+    mean: float
+    low: float  # 95 % t interval of the mean over draws
+    high: float
+
+    def summary(self, goal: float | None = None) -> str:
+        """One line: the mean AUROC over draws, its interval, the range of draws and, with a
+        ``goal`` (an AUROC to stay at or below), whether the interval says it is met."""
+        a = self.draws["auroc"]
+        line = (f"{self.look} look over {len(a)} simulated draws (seeds {', '.join(map(str, self.draws['seed']))}): "
+                f"mean AUROC {self.mean:.2f} [{self.low:.2f}, {self.high:.2f}], draws {a.min():.2f}–{a.max():.2f}")
+        if goal is not None:
+            verdict = ("met (the whole interval at or below it)" if self.high <= goal else
+                       "not met (the whole interval above it)" if self.low > goal else "undecided (the interval spans it)")
+            line += f"; goal ≤ {goal:.2f}: {verdict}"
+        return line
+
+
+def yeast_over_draws(seeds: Sequence[int] = (0, 1, 2, 3, 4), *, look: str = "calibrated",
+                     proteins_per_class: int = 20, n_per_protein: int = 20, n_boot: int = 200) -> DrawSpread:
+    """:func:`compare_yeast`'s AUROC for several simulated draws (seeds) against the same real cells.
+
+    Each seed draws other simulated proteins and cells; the real cells and their statistics are
+    the same for every draw (computed once). Returns the per-draw AUROCs and the t interval of
+    their mean.
+
+    Raises
+    ------
+    ParameterError
+        Fewer than two seeds (no spread to measure).
+    """
+    from scipy import stats
+
+    seeds = [int(s) for s in seeds]
+    if len(seeds) < 2:
+        raise ParameterError(f"yeast_over_draws needs at least two seeds to measure a spread, got {seeds}")
+    channels = ("gfp", "rfp")
+    real_images, real_meta = real_yeast_cells()
+    real_stats = image_statistics(real_images, channels)
+    rows = []
+    for seed in seeds:
+        sim_images, sim_meta = sim_yeast_cells(sorted(set(REAL_YEAST_CLASSES.values())),
+                                               proteins_per_class=proteins_per_class, n_per_protein=n_per_protein,
+                                               seed=seed, look=look)
+        score = discriminate(real_stats, image_statistics(sim_images, channels), real_meta["group"],
+                             sim_meta["group"], n_boot=n_boot, seed=seed)
+        rows.append({"seed": seed, "auroc": score.auroc, "low": score.low, "high": score.high})
+    draws = pd.DataFrame(rows)
+    a = draws["auroc"].to_numpy()
+    mean = float(a.mean())
+    half = float(stats.t.ppf(0.975, len(a) - 1) * a.std(ddof=1) / np.sqrt(len(a)))
+    return DrawSpread(look, draws, mean, mean - half, mean + half)
 
 
 def real_hpa_cells() -> tuple[np.ndarray, pd.DataFrame]:

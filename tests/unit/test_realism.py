@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from atlaskit.analysis import realism
-from atlaskit.errors import AtlaskitError, DataError
+from atlaskit.errors import AtlaskitError, DataError, ParameterError
 
 
 def _square_image():
@@ -190,3 +190,28 @@ def test_calibrated_yeast_look_is_closer_to_the_real_cells_than_the_original(mir
         realism.looks_table({"original": before}, statistics=("no_such",))
     with pytest.raises(DataError, match="at least one"):
         realism.looks_table({})
+
+
+def test_auroc_over_draws_is_each_draws_compare_yeast_and_a_t_interval(mirror):
+    spread = realism.yeast_over_draws((0, 3), proteins_per_class=4, n_per_protein=5, n_boot=20)
+    assert spread.draws["seed"].tolist() == [0, 3] and spread.look == "calibrated"
+    # a draw's AUROC is the number compare_yeast gives for that seed (real statistics computed once)
+    single = realism.compare_yeast(proteins_per_class=4, n_per_protein=5, n_boot=20, seed=3)
+    assert spread.draws["auroc"].iloc[1] == pytest.approx(single.score.auroc)
+    assert spread.draws["auroc"].iloc[0] != spread.draws["auroc"].iloc[1]  # another draw, another number
+    a = spread.draws["auroc"].to_numpy()
+    # two draws: t(0.975, 1) = 12.706 times the standard error
+    half = 12.706 * a.std(ddof=1) / np.sqrt(2)
+    assert spread.mean == pytest.approx(a.mean())
+    assert (spread.low, spread.high) == pytest.approx((a.mean() - half, a.mean() + half), abs=1e-3)
+    with pytest.raises(ParameterError, match="at least two seeds"):
+        realism.yeast_over_draws((0,))
+
+
+def test_draw_spread_summary_states_the_goal_from_the_interval():
+    draws = pd.DataFrame({"seed": [0, 1, 2], "auroc": [0.8, 0.82, 0.84], "low": 0.0, "high": 1.0})
+    line = realism.DrawSpread("calibrated", draws, 0.82, 0.77, 0.87).summary(goal=0.75)
+    assert "mean AUROC 0.82 [0.77, 0.87], draws 0.80–0.84" in line and line.endswith("not met (the whole interval above it)")
+    assert realism.DrawSpread("calibrated", draws, 0.7, 0.65, 0.74).summary(goal=0.75).endswith("met (the whole interval at or below it)")
+    assert realism.DrawSpread("calibrated", draws, 0.75, 0.70, 0.80).summary(goal=0.75).endswith("undecided (the interval spans it)")
+    assert "goal" not in realism.DrawSpread("calibrated", draws, 0.75, 0.70, 0.80).summary()

@@ -460,16 +460,17 @@ class DrawSpread:
     high: float
 
     def summary(self, goal: float | None = None) -> str:
-        """One line: the mean AUROC over draws, its interval, the range of draws and, with a
-        ``goal`` (an AUROC to stay at or below), whether the interval says it is met."""
+        """Short lines (they fit a book page): the mean AUROC over draws, its interval, the range
+        of draws and, with a ``goal`` (an AUROC to stay at or below), whether the interval says
+        it is met."""
         a = self.draws["auroc"]
-        line = (f"{self.look} look over {len(a)} simulated draws (seeds {', '.join(map(str, self.draws['seed']))}): "
-                f"mean AUROC {self.mean:.2f} [{self.low:.2f}, {self.high:.2f}], draws {a.min():.2f}–{a.max():.2f}")
+        lines = [f"{self.look} look, {len(a)} simulated draws (seeds {', '.join(map(str, self.draws['seed']))}):",
+                 f"  mean AUROC {self.mean:.2f} [{self.low:.2f}, {self.high:.2f}]; draws {a.min():.2f}–{a.max():.2f}"]
         if goal is not None:
             verdict = ("met (the whole interval at or below it)" if self.high <= goal else
                        "not met (the whole interval above it)" if self.low > goal else "undecided (the interval spans it)")
-            line += f"; goal ≤ {goal:.2f}: {verdict}"
-        return line
+            lines.append(f"  goal ≤ {goal:.2f}: {verdict}")
+        return "\n".join(lines)
 
 
 def yeast_over_draws(seeds: Sequence[int] = (0, 1, 2, 3, 4), *, look: str = "calibrated",

@@ -211,7 +211,8 @@ def test_auroc_over_draws_is_each_draws_compare_yeast_and_a_t_interval(mirror):
 def test_draw_spread_summary_states_the_goal_from_the_interval():
     draws = pd.DataFrame({"seed": [0, 1, 2], "auroc": [0.8, 0.82, 0.84], "low": 0.0, "high": 1.0})
     line = realism.DrawSpread("calibrated", draws, 0.82, 0.77, 0.87).summary(goal=0.75)
-    assert "mean AUROC 0.82 [0.77, 0.87], draws 0.80–0.84" in line and line.endswith("not met (the whole interval above it)")
+    assert "mean AUROC 0.82 [0.77, 0.87]; draws 0.80–0.84" in line and line.endswith("not met (the whole interval above it)")
+    assert max(len(part) for part in line.splitlines()) <= 72  # fits a book page's output box
     assert realism.DrawSpread("calibrated", draws, 0.7, 0.65, 0.74).summary(goal=0.75).endswith("met (the whole interval at or below it)")
     assert realism.DrawSpread("calibrated", draws, 0.75, 0.70, 0.80).summary(goal=0.75).endswith("undecided (the interval spans it)")
     assert "goal" not in realism.DrawSpread("calibrated", draws, 0.75, 0.70, 0.80).summary()

@@ -181,14 +181,17 @@ class VectorQuantizer(nn.Module):
 
         Computed in at least float32 (float64 inputs stay float64) and without gradient.
         """
-        dtype = torch.promote_types(flat.dtype, torch.float32)
         with torch.no_grad():
-            f = flat.detach().to(dtype)  # (N, D)
-            e = self.codebook.detach().to(dtype)  # (K, D)
+            f, e = self._detached_pair(flat)  # (N, D), (K, D)
             e_sq = (e * e).sum(dim=1)  # (K,)
             f_sq = (f * f).sum(dim=1, keepdim=True)  # (N, 1)
             # ||f||^2 - 2 f.e + ||e||^2 ; addmm(input, m1, m2, beta, alpha) = beta*input + alpha*m1@m2
             return torch.addmm(e_sq.unsqueeze(0), f, e.t(), beta=1.0, alpha=-2.0) + f_sq  # (N, K)
+
+    def _detached_pair(self, flat: Tensor) -> tuple[Tensor, Tensor]:
+        """Sub-vectors (N, D) and codebook (K, D) without gradient, in at least float32."""
+        dtype = torch.promote_types(flat.dtype, torch.float32)
+        return flat.detach().to(dtype), self.codebook.detach().to(dtype)
 
     def nearest(self, flat: Tensor) -> Tensor:
         """Index (N,) of the nearest code of each sub-vector (N, D); ties go to the lowest index.
@@ -198,11 +201,9 @@ class VectorQuantizer(nn.Module):
         On a CPU the broadcast additions of the bias and of ``||f||^2`` over the (N, K) matrix
         cost more than the product itself (``benchmarks/README.md``, issue #24).
         """
-        dtype = torch.promote_types(flat.dtype, torch.float32)
         with torch.no_grad():
-            f = flat.detach().to(dtype)  # (N, D)
-            e = self.codebook.detach().to(dtype)  # (K, D)
-            ones = torch.ones((f.shape[0], 1), dtype=dtype, device=f.device)
+            f, e = self._detached_pair(flat)  # (N, D), (K, D)
+            ones = torch.ones((f.shape[0], 1), dtype=f.dtype, device=f.device)
             f_aug = torch.cat([f, ones], dim=1)  # (N, D + 1)
             e_aug = torch.cat([-2.0 * e, (e * e).sum(dim=1, keepdim=True)], dim=1)  # (K, D + 1)
             return (f_aug @ e_aug.t()).argmin(dim=1)  # (N,)

@@ -32,6 +32,7 @@ import pandas as pd
 from atlaskit.errors import ParameterError
 
 __all__ = ["VERDICTS", "Effect", "verdict", "format_interval", "bootstrap_interval", "repeat_interval",
+           "hierarchical_bootstrap_interval",
            "ledger_table", "ledger_display", "write_ledger", "read_ledgers", "verdict_counts"]
 
 VERDICTS = ("reproduced", "not significant", "reversed", "not testable")
@@ -195,6 +196,56 @@ def bootstrap_interval(statistic: Callable[..., float], *arrays: Sequence, n_boo
         raise ParameterError("the statistic was not finite on any bootstrap resample")
     tail = (1 - level) / 2
     return estimate, float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))
+
+
+def hierarchical_bootstrap_interval(values, groups: Sequence, *, n_boot: int = 2000, seed: int = 0,
+                                    level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and percentile interval of per-item values measured once per training repeat.
+
+    A two-level (hierarchical) bootstrap (Saravanan et al. 2020, *Neurons, Behavior, Data
+    analysis and Theory*): every resample draws the repeats with replacement, then whole groups
+    (the test proteins) with replacement, and averages the drawn values. The interval so
+    carries both sources of uncertainty: which network the training happened to produce, and
+    which test proteins were drawn. With one repeat it is :func:`bootstrap_interval` of the mean
+    with ``groups`` (same seed, same numbers): the training's spread is then not measured.
+
+    Parameters
+    ----------
+    values : array-like, shape (R, N)
+        Value of test item n under training repeat r (e.g. the per-image PSNR difference of two
+        generators, each trained R times); the same N items for every repeat.
+    groups : array-like, shape (N,)
+        A group per item (its protein).
+    n_boot, seed, level
+        As :func:`bootstrap_interval`.
+
+    Returns
+    -------
+    (estimate, low, high) : floats
+        ``estimate`` is the mean over repeats and items.
+    """
+    x = np.asarray(values, dtype=float)
+    if x.ndim != 2 or x.size == 0:
+        raise ParameterError(f"hierarchical_bootstrap_interval needs values of shape (repeats, items), got {x.shape}")
+    if not np.isfinite(x).all():
+        raise ParameterError("hierarchical_bootstrap_interval needs finite values")
+    if x.shape[0] == 1:
+        return bootstrap_interval(np.mean, x[0], n_boot=n_boot, seed=seed, level=level, groups=groups)
+    if n_boot < 1 or not 0 < level < 1:
+        raise ParameterError(f"n_boot must be ≥ 1 and level in (0, 1), got {n_boot!r}, {level!r}")
+    labels = pd.Series(np.asarray(groups))
+    if len(labels) != x.shape[1]:
+        raise ParameterError(f"groups has {len(labels)} labels for {x.shape[1]} items")
+    members = [np.asarray(ix) for ix in labels.groupby(labels, sort=True).indices.values()]
+    rng = np.random.default_rng(seed)
+    n_repeats = x.shape[0]
+    draws = np.empty(n_boot)
+    for b in range(n_boot):
+        picked_repeats = x[rng.integers(0, n_repeats, n_repeats)]  # (R, N)
+        items = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
+        draws[b] = picked_repeats[:, items].mean()
+    tail = (1 - level) / 2
+    return float(x.mean()), float(np.quantile(draws, tail)), float(np.quantile(draws, 1 - tail))
 
 
 def repeat_interval(values: Iterable[float], level: float = 0.95) -> tuple[float, float, float]:

@@ -149,3 +149,34 @@ def test_chapter_ledger_writes_json_and_the_book_page_gathers_it(tmp_path, monke
     assert "needs real images" in page
     empty = book.write_ledger_table(tmp_path / "empty.md", effects=tmp_path / "none").read_text()
     assert "No chapter has written its ledger yet" in empty
+
+
+def test_hierarchical_bootstrap_with_one_repeat_is_the_group_bootstrap():
+    values = np.array([[0.5, 1.0, 2.0, 4.0, 3.0, 0.0]])
+    groups = ["a", "a", "b", "c", "c", "d"]
+    assert fx.hierarchical_bootstrap_interval(values, groups, n_boot=300, seed=3) == fx.bootstrap_interval(
+        np.mean, values[0], n_boot=300, seed=3, groups=groups)
+
+
+def test_hierarchical_bootstrap_carries_the_spread_between_repeats():
+    # every item of repeat r has value r (0, 1, 2): only the repeats vary. The resampled mean is
+    # the mean of 3 draws from {0, 1, 2}: P(sum = 0) = 1/27 < 5 % < P(sum ≤ 1) = 4/27, so the
+    # 5 % quantile (90 % interval) is 1/3 and, by symmetry, the 95 % quantile 5/3
+    values = np.repeat(np.arange(3.0)[:, None], 8, axis=1)
+    est, low, high = fx.hierarchical_bootstrap_interval(values, np.arange(8) // 2, n_boot=4000, seed=0, level=0.9)
+    assert est == 1.0 and low == pytest.approx(1 / 3) and high == pytest.approx(5 / 3)
+    # identical repeats: only the test items vary, so the interval is the one-repeat interval's
+    same = np.repeat(np.array([[1.0, 2.0, 3.0, 4.0]]), 3, axis=0)
+    e1, l1, h1 = fx.hierarchical_bootstrap_interval(same, [0, 0, 1, 1], n_boot=2000, seed=1)
+    assert e1 == 2.5 and l1 == pytest.approx(1.5) and h1 == pytest.approx(3.5)
+
+
+@pytest.mark.parametrize("values, groups, match", [
+    (np.zeros(4), [0, 1, 2, 3], "shape"),
+    (np.zeros((2, 0)), [], "shape"),
+    (np.array([[1.0, np.nan], [1.0, 2.0]]), [0, 1], "finite"),
+    (np.zeros((2, 3)), [0, 1], "3 items"),
+])
+def test_hierarchical_bootstrap_refuses_bad_input(values, groups, match):
+    with pytest.raises(ParameterError, match=match):
+        fx.hierarchical_bootstrap_interval(values, groups)

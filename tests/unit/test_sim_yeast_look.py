@@ -56,8 +56,32 @@ def test_dim_fields_scale_the_whole_export():
     dim = dataclasses.replace(Y.CALIBRATED, dim_field_fraction=1.0, dim_field_gain=0.25)
     x = sim.yeast_crops(["YAL005C"], 6, seed=1, look=bright).images
     y = sim.yeast_crops(["YAL005C"], 6, seed=1, look=dim).images
-    # the same photons exported 4× dimmer: every level (background included) scales, up to 8-bit rounding
-    np.testing.assert_allclose(y, np.round(x * 255 * 0.25) / 255, atol=1.5 / 255)
+    # the same photons exported 4× dimmer: every level (background included) scales, up to 8-bit
+    # rounding, where the bright export did not clip them at 1
+    unclipped = x < 1.0
+    assert unclipped.mean() > 0.9
+    np.testing.assert_allclose(y[unclipped], np.round(x[unclipped] * 255 * 0.25) / 255, atol=1.5 / 255)
+
+
+def test_wells_move_all_cells_of_a_protein_together():
+    flat = dataclasses.replace(Y.CALIBRATED, well_rfp_sd=0.0, well_background_sd=0.0)
+    proteins = sim.yeast_specs(None, 0, "main", per_class=2)[:8]
+    wells = np.array([p.info["well"] for p in proteins])
+    assert wells.shape == (8, 2) and np.unique(wells[:, 0]).size == 8  # one draw per protein
+    with_wells = sim.yeast_crops(proteins, 6, seed=2).images
+    without = sim.yeast_crops(proteins, 6, seed=2, look=flat).images
+    # the RFP signal of a protein's cells (95th minus 5th percentile: above the background, which
+    # the well leaves alone) moves with its well draw: exp(0.33 z), z its first number
+    def signal(images):
+        rfp = images[:, 1].reshape(8, 6, -1)
+        return np.median(np.percentile(rfp, 95, axis=-1) - np.percentile(rfp, 5, axis=-1), axis=1)
+
+    expected = np.exp(Y.CALIBRATED.well_rfp_sd * wells[:, 0])
+    assert expected.max() / expected.min() > 1.5  # the draws spread enough for the check to mean something
+    np.testing.assert_allclose(signal(with_wells) / signal(without), expected, rtol=0.03)
+    # the well draws come after every other parameter of a protein: its pattern is unchanged
+    assert [c.params for c in proteins[0].components] == [c.params for c in Y.make_yeast_protein(
+        proteins[0].name, proteins[0].info["klass"], 0, {k: v for k, v in proteins[0].info.items() if k != "well"}).components]
 
 
 def test_unknown_look_is_a_clear_error():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from atlaskit.errors import DataError, ParameterError
 from atlaskit.studies import deepgps
@@ -194,6 +195,40 @@ def test_equal_count_runs_and_cross_assay_scores(table, tmp_path, monkeypatch):
     assert equal.counts["equal count"].tolist() == [12, 12] and equal.counts["trained again"].tolist() == [False, True]
     with pytest.raises(ParameterError, match="n_train_proteins"):
         deepgps.train("single-2", small, images, feats, preset, embedder=embedder, seed=0, n_train_proteins=13)
+
+    # training repeats: the same proteins, another training seed, a folder `atlaskit predict` skips
+    twice = deepgps.equal_count_runs(runs, small, images, feats, preset, embedder=embedder, seed=0, device="cpu",
+                                     repeats=2)
+    assert len(twice.repeats) == 2 and twice.repeats[0]["single-4"].run_dir == again.run_dir
+    for v in ("single-2", "single-4"):
+        first, second = twice.repeat_runs(v)
+        assert second.run_dir != first.run_dir and second.run_dir.name.startswith(f"deepgps-repeat1-{v}")
+        assert set(second.proteins["gene"]) == set(first.proteins["gene"])
+        assert np.array_equal(second.train_items, first.train_items)
+        w1, w2 = (torch.load(r.run_dir / "last.pt", weights_only=True)["model"] for r in (first, second))
+        assert any(not torch.equal(w1[k], w2[k]) for k in w1)  # another initialisation
+    from atlaskit.commands.predict import latest_export
+
+    assert not latest_export("single-2", tmp_path / "runs").name.startswith("deepgps-repeat")
+    items = runs["single-2"].test_items
+    rows = deepgps.effects.variants_at_equal_counts(twice, images, feats, items, n_boot=50)
+    assert len(rows) == 1 and "two-level bootstrap over 2 training repeats" in rows[0].reason
+    assert "mean over 2 training repeats" in rows[0].measure
+    single = deepgps.effects.variants_at_equal_counts(equal, images, feats, items, n_boot=50)
+    assert "one training run" in single[0].reason
+    floor = deepgps.effects.generation_vs_floor(twice.repeat_runs("single-2"), images, feats, items,
+                                                runs["single-2"].train_items, n_boot=50)
+    assert "2 training repeats" in floor.reason
+    spread = deepgps.repeat_spread(twice, images, feats, items)
+    table2 = deepgps.generation_table(twice.repeats[1], images, feats, items, runs["single-2"].train_items)
+    assert spread["variant"].tolist() == ["single-2", "single-4"] and spread["repeats"].tolist() == [2, 2]
+    np.testing.assert_allclose(spread["repeat 1"], table2["psnr"].iloc[:2])
+    np.testing.assert_allclose(spread["range"], (spread["repeat 0"] - spread["repeat 1"]).abs())
+    np.testing.assert_allclose(spread["mean"], (spread["repeat 0"] + spread["repeat 1"]) / 2)
+    with pytest.raises(ParameterError, match="repeats"):
+        deepgps.equal_count_runs(runs, small, images, feats, preset, embedder=embedder, seed=0, repeats=0)
+    with pytest.raises(ParameterError, match="repeat"):
+        deepgps.train("single-2", small, images, feats, preset, embedder=embedder, seed=0, repeat=-1)
 
     scores = deepgps.cross_assay_scores(runs["single-2"], images, small, feats, n_nuclei=2, seed=0)
     assert scores["gene"].tolist() == sorted(deepgps.variant_table(small, "single-2").query("split == 'test'")["gene"])

@@ -27,7 +27,7 @@ Presets (:data:`PRESETS`)
 -------------------------
 ``full``: the paper (208×208, U-Net 64…1024, 50 epochs, batch 32, AdamW 2e-4, ×0.9 per epoch,
 ESM2-650M), 16 images per protein, every protein. ``ci``: a 2-core laptop in minutes: 64×64
-images, widths × 1/8 (8…128), 6 epochs of batch 16 at LR 1e-3 (about 1/50 of the paper's
+images, widths × 1/8 (8…128), 12 epochs of batch 16 at LR 1e-3 (about 1/25 of the paper's
 steps, hence the higher rate), 2 images per protein, the "all" variant on at most 12 training
 proteins per stratum and no more proteins than single-2 (a sample stratified by stratum). ``tiny`` (learner mode, under two minutes): 32×32 images, 1 image per
 protein, 3 epochs, at most 6 "all" training proteins per stratum.
@@ -109,6 +109,7 @@ from atlaskit.studies.deepgps.evaluation import (  # noqa: E402
     generate,
     generation_quality,
     generation_table,
+    repeat_spread,
     paper_comparison,
     paper_metrics,
     paper_metrics_table,
@@ -134,7 +135,7 @@ __all__ = [
     "VariantRun", "train", "EqualCounts", "equal_count_runs", "training_proteins",
     "classification_table", "paper_comparison", "blur_calibration", "block_parameters", "block_gradients",
     "classify_proteins", "generate", "generation_quality", "cross_assay", "classifier_result", "confusions",
-    "best_baseline", "generation_table", "CrossAssay", "cross_assay_example", "cross_assay_scores", "nuclear_ratio", "agreement_table",
+    "best_baseline", "generation_table", "repeat_spread", "CrossAssay", "cross_assay_example", "cross_assay_scores", "nuclear_ratio", "agreement_table",
     "nucleus_mask",
     "figures",
     "structure", "structure_experiment",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from atlaskit.analysis.effects import Effect, bootstrap_interval
+from atlaskit.analysis.effects import Effect, bootstrap_interval, hierarchical_bootstrap_interval
 from atlaskit.errors import ParameterError
 from atlaskit.metrics import classification as cm
 from atlaskit.studies.deepgps.baselines import BaselineResult
@@ -56,22 +56,39 @@ def classifier_vs_majority(model: BaselineResult, majority: BaselineResult, *, n
 
 def generation_vs_floor(run, images, features, items, floor_items, *, n_boot: int, seed: int = 0) -> Effect:
     """PSNR of the generated images minus that of the mean training image, per test image (the
-    SSIM difference with its interval in the measure's text)."""
+    SSIM difference with its interval in the measure's text).
+
+    ``run`` is one trained run or a list of training repeats of one variant (same proteins,
+    other training seeds): the interval is then a two-level bootstrap over repeats and test
+    proteins (:func:`~atlaskit.analysis.effects.hierarchical_bootstrap_interval`).
+    """
+    runs = list(run) if isinstance(run, (list, tuple)) else [run]
     items = np.asarray(items)
-    quality = generation_quality(run, images, items, features)
     floor = floor_quality(images, items, floor_items)
-    groups = quality["protein"].to_numpy()
-    gain = quality["psnr"].to_numpy() - floor["psnr"].to_numpy()
-    est, low, high = bootstrap_interval(np.mean, gain, groups=groups, n_boot=n_boot, seed=seed)
-    ssim_gain = quality["ssim"].to_numpy() - floor["ssim"].to_numpy()
-    s_est, s_low, s_high = bootstrap_interval(np.mean, ssim_gain, groups=groups, n_boot=n_boot, seed=seed)
+    qualities = [generation_quality(r, images, items, features) for r in runs]
+    groups = qualities[0]["protein"].to_numpy()
+    gain = np.stack([q["psnr"].to_numpy() - floor["psnr"].to_numpy() for q in qualities])  # (R, N)
+    ssim_gain = np.stack([q["ssim"].to_numpy() - floor["ssim"].to_numpy() for q in qualities])
+    est, low, high = hierarchical_bootstrap_interval(gain, groups, n_boot=n_boot, seed=seed)
+    s_est, s_low, s_high = hierarchical_bootstrap_interval(ssim_gain, groups, n_boot=n_boot, seed=seed)
     return Effect.measured(
-        f"generated images are closer to the truth than the average image (deepGPS-{run.variant})",
+        f"generated images are closer to the truth than the average image (deepGPS-{runs[0].variant})",
         "deepGPS generates the protein's image from its sequence and a nucleus image (Fig. 2)",
         f"PSNR(generated) − PSNR(mean training image), dB, {len(items)} test images of "
-        f"{len(set(groups))} proteins; SSIM(generated) − SSIM(mean training image) "
+        f"{len(set(groups))} proteins{_repeats_text(len(runs))}; SSIM(generated) − SSIM(mean training image) "
         f"{s_est:+.3f} [{s_low:+.3f}, {s_high:+.3f}]", est, low, high,
-        reason="bootstrap over test proteins", data=images.source)
+        reason=_reason(len(runs)), data=images.source)
+
+
+def _repeats_text(n_repeats: int) -> str:
+    return f", mean over {n_repeats} training repeats" if n_repeats > 1 else ""
+
+
+def _reason(n_repeats: int, paired: bool = False) -> str:
+    kind = "paired " if paired else ""
+    if n_repeats > 1:
+        return f"{kind}two-level bootstrap over {n_repeats} training repeats and test proteins"
+    return f"{kind}bootstrap over test proteins; one training run (its spread not measured)"
 
 
 def variants_at_equal_counts(equal, images, features, items, *, n_boot: int, seed: int = 0,
@@ -80,12 +97,14 @@ def variants_at_equal_counts(equal, images, features, items, *, n_boot: int, see
 
     ``equal`` is an :class:`~atlaskit.studies.deepgps.training.EqualCounts`; every run is scored
     on the same store ``items`` (the single-2 test images), and the per-image PSNR difference is
-    averaged with a bootstrap over test proteins (paired: the same images for both models). The
+    averaged with a bootstrap over test proteins (paired: the same images for both models) and,
+    when ``equal`` holds training repeats, over the repeats too (two-level bootstrap). The
     SSIM difference and its interval are given in the measure's text.
     """
     items = np.asarray(items)
-    ref = generation_quality(equal.runs[reference], images, items, features)
-    groups = ref["protein"].to_numpy()
+    repeats = getattr(equal, "repeats", None) or [equal.runs]
+    refs = [generation_quality(r[reference], images, items, features) for r in repeats]
+    groups = refs[0]["protein"].to_numpy()
     claims = {
         "all": ("training on every localization ('all') generates cytoplasmic and nucleoplasmic proteins better than "
                 "training on them alone (single-2), at equal numbers of training proteins",
@@ -97,22 +116,22 @@ def variants_at_equal_counts(equal, images, features, items, *, n_boot: int, see
                      "no side-by-side number at equal training size is quoted here"),
     }
     rows = []
-    for v, r in equal.runs.items():
+    for v in equal.runs:
         if v == reference:
             continue
-        q = generation_quality(r, images, items, features)
-        d_psnr = q["psnr"].to_numpy() - ref["psnr"].to_numpy()
-        d_ssim = q["ssim"].to_numpy() - ref["ssim"].to_numpy()
-        est, low, high = bootstrap_interval(np.mean, d_psnr, groups=groups, n_boot=n_boot, seed=seed)
-        s_est, s_low, s_high = bootstrap_interval(np.mean, d_ssim, groups=groups, n_boot=n_boot, seed=seed)
+        qs = [generation_quality(r[v], images, items, features) for r in repeats]
+        d_psnr = np.stack([q["psnr"].to_numpy() - ref["psnr"].to_numpy() for q, ref in zip(qs, refs)])  # (R, N)
+        d_ssim = np.stack([q["ssim"].to_numpy() - ref["ssim"].to_numpy() for q, ref in zip(qs, refs)])
+        est, low, high = hierarchical_bootstrap_interval(d_psnr, groups, n_boot=n_boot, seed=seed)
+        s_est, s_low, s_high = hierarchical_bootstrap_interval(d_ssim, groups, n_boot=n_boot, seed=seed)
         effect, paper = claims.get(v, (f"deepGPS-{v} generates better than deepGPS-{reference} at equal numbers of "
                                        "training proteins", "the paper's variants"))
         rows.append(Effect.measured(
             effect, paper,
             f"PSNR(deepGPS-{v}) − PSNR(deepGPS-{reference}), dB, both trained on {equal.n} proteins, on the "
-            f"{len(items)} images of the {len(set(groups))} {reference} test proteins; SSIM difference "
-            f"{s_est:+.3f} [{s_low:+.3f}, {s_high:+.3f}]", est, low, high,
-            reason="paired bootstrap over test proteins; one training run per variant", data=images.source))
+            f"{len(items)} images of the {len(set(groups))} {reference} test proteins{_repeats_text(len(repeats))}; "
+            f"SSIM difference {s_est:+.3f} [{s_low:+.3f}, {s_high:+.3f}]", est, low, high,
+            reason=_reason(len(repeats), paired=True), data=images.source))
     return rows
 
 
@@ -159,6 +178,8 @@ def measure_effects(*, model: BaselineResult, majority: BaselineResult, run, ima
     :func:`~atlaskit.studies.deepgps.cellline.cellline_effect`), and the structure variant (``structure``, a
     :class:`~atlaskit.studies.deepgps.structure.StructureExperiment`)."""
     n_boot = int(min(n_boot, 2000))
+    if equal is not None and equal.runs.get(run.variant) is run:  # its training repeats, when there are any
+        run = equal.repeat_runs(run.variant)
     rows = [classifier_vs_majority(model, majority, n_boot=n_boot, seed=seed),
             generation_vs_floor(run, images, features, items, floor_items, n_boot=n_boot, seed=seed)]
     if equal is not None:

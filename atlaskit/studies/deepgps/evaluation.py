@@ -20,7 +20,7 @@ from atlaskit.studies.deepgps.training import VariantRun
 __all__ = ["PAPER_TABLE1", "PAPER_AUROC_SINGLE2", "PAPER_TABLE1_COUNTS", "PAPER_POSITIVE", "paper_metrics",
            "paper_metrics_table", "metrics_display", "classification_table", "paper_comparison", "blur_calibration",
            "block_parameters", "block_gradients", "classify_proteins", "generate", "generation_quality",
-           "cross_assay", "classifier_result", "confusions", "best_baseline", "floor_quality", "generation_table", "CrossAssay",
+           "cross_assay", "classifier_result", "confusions", "best_baseline", "floor_quality", "generation_table", "repeat_spread", "CrossAssay",
            "cross_assay_example", "nucleus_mask", "nuclear_ratio", "cross_assay_scores", "agreement_table"]
 
 #: The paper's Table 1 (OpenCell, single-2: cytoplasm vs nucleoplasm): accuracy per method.
@@ -332,6 +332,25 @@ def generation_table(runs: dict[str, VariantRun], images: ImageData, features: p
     floor = floor_quality(images, items, floor_items)
     rows.append({"model": "mean training image", "proteins": int(images.meta["protein"].iloc[floor_items].nunique()),
                  "psnr": floor["psnr"].mean(), "ssim": floor["ssim"].mean(), "images": len(floor)})
+    return pd.DataFrame(rows)
+
+
+def repeat_spread(equal, images: ImageData, features: pd.DataFrame, items: np.ndarray) -> pd.DataFrame:
+    """Mean PSNR of every training repeat of the equal-count runs on the same ``items``.
+
+    ``equal`` is an :class:`~atlaskit.studies.deepgps.training.EqualCounts` with its repeats.
+    Returns one row per variant: ``variant``, ``repeats``, the PSNR of each repeat
+    (``repeat 0``…), their ``mean``, ``sd`` and ``range`` (max − min, dB): how far one trained
+    network can land from another trained by the same recipe on the same proteins.
+    """
+    rows = []
+    for v in equal.runs:
+        psnr = [float(generation_quality(r, images, items, features)["psnr"].mean()) for r in equal.repeat_runs(v)]
+        row = {"variant": v, "repeats": len(psnr)}
+        row.update({f"repeat {k}": p for k, p in enumerate(psnr)})
+        row.update({"mean": float(np.mean(psnr)), "sd": float(np.std(psnr, ddof=1)) if len(psnr) > 1 else np.nan,
+                    "range": float(np.ptp(psnr))})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

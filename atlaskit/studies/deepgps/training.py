@@ -62,6 +62,10 @@ def _feature_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.maximum(std, floor)
 
 
+#: Training seeds of a variant's repeats are this far apart (repeat r: ``seed + REPEAT_SEED_STEP × r``).
+REPEAT_SEED_STEP = 1009
+
+
 def train_config(preset: Preset, *, seed: int = 0, device: str = "auto"):
     """The training recipe of a preset (the paper's at ``full``): AdamW, exponential decay, no validation."""
     from atlaskit.train import TrainConfig
@@ -74,7 +78,7 @@ def train_config(preset: Preset, *, seed: int = 0, device: str = "auto"):
 
 def train(variant: str, table: pd.DataFrame, images: ImageData, features: pd.DataFrame, preset: Preset, *,
           embedder: SequenceEmbedder, seed: int = 0, device: str = "auto",
-          n_train_proteins: int | None = None, run_name: str | None = None) -> VariantRun:
+          n_train_proteins: int | None = None, run_name: str | None = None, repeat: int = 0) -> VariantRun:
     """Train (or reload the finished run of) one deepGPS variant.
 
     The run folder is :func:`atlaskit.runs.run_dir` keyed by every parameter that changes the
@@ -90,7 +94,15 @@ def train(variant: str, table: pd.DataFrame, images: ImageData, features: pd.Dat
     ``run_name`` (None: ``deepgps-<variant>``) names the run folder; a run on other images (e.g.
     the cell-line model of :mod:`.cellline`) takes its own name, so that ``atlaskit predict``,
     which looks for ``deepgps-<variant>-*``, never picks it up by default.
+
+    ``repeat`` (0: the chapter's run) trains the same variant on the same proteins again from
+    another initialisation and batch order (training seed ``seed + REPEAT_SEED_STEP × repeat``),
+    in a folder ``deepgps-repeat<r>-<variant>…`` that ``atlaskit predict`` does not pick; the
+    spread between repeats is the training's share of an effect's uncertainty.
     """
+    repeat = int(repeat)
+    if repeat < 0:
+        raise ParameterError(f"repeat must be ≥ 0, got {repeat!r}")
     classes = variant_classes(variant)
     proteins = image_proteins(table, variant, preset, seed)
     proteins = proteins[proteins["gene"].isin(set(images.meta["protein"]))].reset_index(drop=True)
@@ -122,8 +134,13 @@ def train(variant: str, table: pd.DataFrame, images: ImageData, features: pd.Dat
               "store": images.store.key, "n_train_items": int(train_items.size)}
     if subsampled:
         params["train_proteins"] = sorted(train_genes)
+    name = run_name or f"deepgps-{variant}" + (f"-n{len(train_genes)}" if subsampled else "")
+    if repeat:  # repeat 0 keeps the key and name it had before repeats existed
+        params["repeat"] = repeat
+        name = name.replace("deepgps-", f"deepgps-repeat{repeat}-", 1)
+    train_seed = seed + REPEAT_SEED_STEP * repeat
     run = fit_or_reuse(
-        CHAPTER, run_name or f"deepgps-{variant}" + (f"-n{len(train_genes)}" if subsampled else ""), build_model, train_config(preset, seed=seed, device=device), key=params,
+        CHAPTER, name, build_model, train_config(preset, seed=train_seed, device=device), key=params,
         train_data=lambda: DeepGPSDataset(images, train_items, features, labels),
         model_config={"model": cfg.to_dict(), "data": params}, threads=preset.cpu_threads, weights="last",
         run_type=VariantRun, variant=variant, classes=classes, proteins=proteins, train_items=train_items,
@@ -154,25 +171,44 @@ class EqualCounts:
         One row per variant: ``variant``, ``main run`` (its training proteins in the chapter's
         run), ``equal count`` (``n``), ``trained again`` (bool) and ``sample`` (proteins per
         class, or the number of strata for "all").
+    repeats : list of dict variant → VariantRun
+        Training repeat r of every variant (same proteins, another training seed); ``repeats[0]``
+        is ``runs``. Empty when built without them (then taken as ``[runs]``).
     """
 
     n: int
     runs: dict
     extra: dict = field(default_factory=dict)
     counts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    repeats: list = field(default_factory=list)
+
+    def __post_init__(self):
+        if not self.repeats:
+            self.repeats = [self.runs]
+
+    def repeat_runs(self, variant: str) -> list:
+        """The runs of ``variant``, one per training repeat."""
+        return [r[variant] for r in self.repeats]
 
 
 def equal_count_runs(runs: dict, table: pd.DataFrame, images: ImageData, features: pd.DataFrame, preset: Preset, *,
-                     embedder: SequenceEmbedder, seed: int = 0, device: str = "auto") -> EqualCounts:
+                     embedder: SequenceEmbedder, seed: int = 0, device: str = "auto",
+                     repeats: int = 1) -> EqualCounts:
     """Every variant of ``runs`` trained on as many proteins as the smallest of them.
 
     The variants whose run trained on more proteins are trained again (same recipe and seed) on
     a seeded sample of their training proteins stratified by class (by stratum for "all"); the
     run with the fewest proteins is used as it is. Comparing generators only among these runs
     removes the number of training proteins as a confounder.
+
+    ``repeats`` (≥ 1) trains every equal-count run ``repeats − 1`` more times on the same
+    proteins with other training seeds (:func:`train`'s ``repeat``), so that the effects between
+    variants can carry the training's spread and not only the test proteins'.
     """
     if not runs:
         raise ParameterError("equal_count_runs needs at least one trained run")
+    if int(repeats) != repeats or repeats < 1:
+        raise ParameterError(f"repeats must be a positive integer, got {repeats!r}")
     sizes = {v: training_proteins(r) for v, r in runs.items()}
     n = min(sizes.values())
     out, extra, rows = {}, {}, []
@@ -190,7 +226,12 @@ def equal_count_runs(runs: dict, table: pd.DataFrame, images: ImageData, feature
             sample = f"{trained['stratum'].nunique()} localization strata"
         rows.append({"variant": v, "main run": sizes[v], "equal count": training_proteins(out[v]),
                      "trained again": sizes[v] != n, "sample": sample})
-    return EqualCounts(n, out, extra, pd.DataFrame(rows))
+    by_repeat = [out]
+    for r in range(1, int(repeats)):
+        by_repeat.append({v: train(v, table, images, features, preset, embedder=embedder, seed=seed, device=device,
+                                   n_train_proteins=n, repeat=r) for v in runs})
+        extra.update({f"{v} ({n} proteins, repeat {r})": run for v, run in by_repeat[-1].items()})
+    return EqualCounts(n, out, extra, pd.DataFrame(rows), by_repeat)
 
 
 def _write_export(folder: Path, *, variant, cfg, classes, embedder, images, test_items, preset) -> None:

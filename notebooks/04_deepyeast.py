@@ -568,9 +568,9 @@ print(comparison.round(3).to_string(index=False))
 #   proteins) made them harder still: measured on one machine with the same seed, the network
 #   went from 0.699 to 0.641, the forest from 0.661 to 0.614, and the margin from 0.039
 #   [0.008, 0.069] to 0.027 [−0.007, 0.063], the network's punctate classes losing most
-#   (peroxisome recall 0.31 → 0.10). The accuracy on the real cells (below) did not move (0.533
-#   → 0.538). The ledger row below says whether this run's interval excludes zero. The margin
-#   stays small next to the paper's 12 points: a network 1/8 as wide on a ninth of the data.
+#   (peroxisome recall 0.31 → 0.10). The accuracy on the real cells (section "Real cells from
+#   the screen" above) did not move (0.533 → 0.538). The ledger row below says whether this
+#   run's interval excludes zero. The margin stays small next to the paper's 12 points: a network 1/8 as wide on a ninth of the data.
 #   `-p scale full` runs the paper's network and recipe.
 # - **The features.** Our hand-crafted set is a stand-in for CellProfiler's (same families, fewer
 #   and simpler measurements), computed on a cell segmented by Otsu thresholding of the RFP.

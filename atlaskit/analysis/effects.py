@@ -134,6 +134,15 @@ def format_interval(ours, low, high) -> str:
     return f"{number(ours, '—')} [{number(low, '−∞')}, {number(high, '∞')}]"
 
 
+def _blocks(labels_of_rows, n: int, what: str, unit: str = "rows") -> list[np.ndarray]:
+    """Row indices of each label (labels in sorted order); ``what`` and ``unit`` name the labels
+    and the rows in errors."""
+    labels = pd.Series(np.asarray(labels_of_rows))
+    if len(labels) != n:
+        raise ParameterError(f"{what} has {len(labels)} labels for {n} {unit}")
+    return [np.asarray(ix) for ix in labels.groupby(labels, sort=True).indices.values()]
+
+
 def bootstrap_interval(statistic: Callable[..., float], *arrays: Sequence, n_boot: int = 2000, seed: int = 0,
                        level: float = 0.95, groups: Sequence | None = None,
                        strata: Sequence | None = None) -> tuple[float, float, float]:
@@ -175,14 +184,8 @@ def bootstrap_interval(statistic: Callable[..., float], *arrays: Sequence, n_boo
         raise ParameterError("bootstrap_interval takes groups or strata, not both")
     rng = np.random.default_rng(seed)
 
-    def blocks(labels_of_rows, what: str) -> list[np.ndarray]:
-        labels = pd.Series(np.asarray(labels_of_rows))
-        if len(labels) != n:
-            raise ParameterError(f"{what} has {len(labels)} labels for {n} rows")
-        return [np.asarray(ix) for ix in labels.groupby(labels, sort=True).indices.values()]
-
-    members = blocks(groups, "groups") if groups is not None else [np.array([i]) for i in range(n)]
-    layers = blocks(strata, "strata") if strata is not None else None
+    members = _blocks(groups, n, "groups") if groups is not None else [np.array([i]) for i in range(n)]
+    layers = _blocks(strata, n, "strata") if strata is not None else None
     estimate = float(statistic(*data))
     values = np.empty(n_boot)
     for b in range(n_boot):
@@ -233,10 +236,7 @@ def hierarchical_bootstrap_interval(values, groups: Sequence, *, n_boot: int = 2
         return bootstrap_interval(np.mean, x[0], n_boot=n_boot, seed=seed, level=level, groups=groups)
     if n_boot < 1 or not 0 < level < 1:
         raise ParameterError(f"n_boot must be ≥ 1 and level in (0, 1), got {n_boot!r}, {level!r}")
-    labels = pd.Series(np.asarray(groups))
-    if len(labels) != x.shape[1]:
-        raise ParameterError(f"groups has {len(labels)} labels for {x.shape[1]} items")
-    members = [np.asarray(ix) for ix in labels.groupby(labels, sort=True).indices.values()]
+    members = _blocks(groups, x.shape[1], "groups", "items")
     rng = np.random.default_rng(seed)
     n_repeats = x.shape[0]
     draws = np.empty(n_boot)

@@ -537,8 +537,8 @@ def _render_yeast(specs: Sequence[ProteinSpec | None], items, seed: int, style: 
     red = crop_margin(form_image(rfp, [], otf, (S, S)), MARGIN)
     abundance = np.array([specs[p].abundance if specs[p] is not None else 0.5 for p, _ in items], np.float32)
     ones = np.ones(b, np.float32)
-    # each protein is imaged in its own well: the RFP channel's level (signal and background) and
-    # the GFP background move together for all of its cells
+    # each protein is imaged in its own well: the RFP signal's level (not its background) and the
+    # GFP background move together for all of its cells
     well = np.array([specs[p].info.get("well", (0.0, 0.0)) if specs[p] is not None else (0.0, 0.0) for p, _ in items],
                     np.float32).reshape(b, 2)
     well_rfp = np.exp(np.float32(look.well_rfp_sd) * well[:, 0])

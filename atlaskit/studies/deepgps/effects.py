@@ -102,7 +102,7 @@ def variants_at_equal_counts(equal, images, features, items, *, n_boot: int, see
     SSIM difference and its interval are given in the measure's text.
     """
     items = np.asarray(items)
-    repeats = getattr(equal, "repeats", None) or [equal.runs]
+    repeats = equal.repeats  # [equal.runs] when it was built without repeats
     refs = [generation_quality(r[reference], images, items, features) for r in repeats]
     groups = refs[0]["protein"].to_numpy()
     claims = {

@@ -453,6 +453,29 @@ def test_real_folder_with_its_own_splits_trains_and_predicts(tmp_path, monkeypat
     assert dy.build_data(p, data="real", data_dir=folder).main.path != data.main.path
 
 
+def test_augmentation_turns_training_crops_only(tmp_path, monkeypatch):
+    """``Preset.augment`` gives the training crops (not the validation ones) a random rotation and
+    flip, enters the run key, and leaves the keys of runs without it as they were."""
+    from atlaskit.data.datasets import RandomRot90Flip
+    from atlaskit.studies.deepyeast import training
+
+    captured = []
+    monkeypatch.setattr(training, "fit_or_reuse", lambda *args, **kw: captured.append(kw))
+    data = dy.build_data(dy.preset("ci"), data="real", data_dir=_deepyeast_folder(tmp_path / "deepyeast"))
+    p = dy.preset("ci", epochs=1)
+    assert p.augment and not dy.preset("full").augment  # the paper's recipe has none
+    dy.train(data, p, device="cpu")
+    dy.train(data, p.replace(augment=False), device="cpu")
+    on, off = captured
+    assert isinstance(on["train_data"]().transform, RandomRot90Flip)
+    assert on["val_data"]().transform is None and off["train_data"]().transform is None
+    assert on["key"]["recipe"]["augment"] == "rot90-flip" and "augment" not in off["key"]["recipe"]
+    crops = on["train_data"]()
+    first = [crops[0][0] for _ in range(16)]  # one crop, drawn 16 times: rotated or flipped copies of it
+    assert any(not torch.equal(first[0], x) for x in first[1:])
+    assert all(torch.allclose(torch.sort(x.flatten()).values, torch.sort(first[0].flatten()).values) for x in first)
+
+
 def test_real_folder_errors_are_clear(tmp_path):
     p = dy.preset("ci")
     with pytest.raises(ParameterError, match="needs data_dir"):

@@ -512,9 +512,16 @@ yeast_realism.top(12)
 # ×1). Most of what the forest still finds is in the mitochondrial cells. A less fragmented
 # mitochondrial network, which moves their largest GFP object from 0.14 of the crop to 0.19
 # (real: 0.19–0.21), changed the AUROC by +0.002 ± 0.002 over ten paired draws, so the
-# simulator keeps its network as it was. Chapter 04 measures what the
-# calibration bought where it matters: the network trained on simulated cells, applied to these
-# real cells.
+# simulator keeps its network as it was. Two more candidates, each measured over five paired
+# draws, were not adopted either. A cell-to-cell spread of the tagged protein's level (the log
+# GFP/RFP ratio of a crop spreads 0.27 in real cells, 0.14 in simulated ones; a per-cell factor
+# of spread 0.2–0.3 brings it to 0.17–0.19) moved the AUROC by −0.001 to +0.003. The real RFP's
+# noise is correlated between horizontal and vertical neighbours (0.22; diagonal ones 0.03, as a
+# small plus-shaped smoothing after acquisition leaves it; simulated: 0.02); smoothing the
+# simulated RFP that way, its noise level kept, lowered the AUROC by 0.005 ± 0.001 (draws of
+# seeds 20–24), too little to be worth changing every yeast image of the book for. Chapter 04
+# measures what the calibration bought where it matters: the network trained on simulated
+# cells, applied to these real cells.
 #
 # One draw of simulated proteins is not the whole story. The interval above resamples the images
 # of one draw; which 40 proteins and 800 cells a seed draws moves the AUROC by more than that.

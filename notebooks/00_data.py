@@ -505,12 +505,11 @@ yeast_realism.top(12)
 # made the RFP cytosol's texture finer. Together these lowered the forest's AUROC from about
 # 0.82 to about 0.77 (the goal is 0.75). What remains, in the table above: the simulated
 # **GFP background is relatively brighter** (its 5th percentile against the crop's brightest
-# pixel) and the GFP noise a little higher. The **RFP has more fine-grained power**: real
-# crops were resampled after acquisition (their values are not 8-bit levels), which correlates
-# neighbouring pixels' noise. Lowering the GFP background alone makes the forest's job easier,
-# not harder (measured before the well term: ×0.6 gives 0.91, ×0.8 0.82, against 0.79 at
-# ×1). Most of what the forest still finds is in the mitochondrial cells. A less fragmented
-# mitochondrial network, which moves their largest GFP object from 0.14 of the crop to 0.19
+# pixel) and the GFP noise a little higher. The **simulated RFP has more fine-grained power**:
+# the real RFP's noise is correlated between neighbouring pixels (measured below). Lowering the
+# GFP background alone makes the forest's job easier, not harder (measured before the well
+# term: ×0.6 gives 0.91, ×0.8 0.82, against 0.79 at ×1). Most of what the forest still finds
+# is in the mitochondrial cells. A less fragmented mitochondrial network, which moves their largest GFP object from 0.14 of the crop to 0.19
 # (real: 0.19–0.21), changed the AUROC by +0.002 ± 0.002 over ten paired draws, so the
 # simulator keeps its network as it was. Two more candidates, each measured over five paired
 # draws, were not adopted either. A cell-to-cell spread of the tagged protein's level (the log

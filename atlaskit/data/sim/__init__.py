@@ -74,9 +74,10 @@ LIMITATIONS = (
     "HPA fields use three stylised cell lines; the Kaggle images come from ~30 cell lines and vary in "
     "staining quality, which the simulator does not reproduce.",
     "Yeast: no cell-cycle-dependent localisation apart from buds; vacuoles and nuclei are circles. The look "
-    "(cell size, optics, photons, export) and the mitochondrial network's place in the cell (its edge profile) "
-    "are calibrated on 1642 real cells of two classes (mitochondrion, cytosol); the cytosol is flatter than real "
-    "(no brighter centre); the other ten classes' patterns are procedural, rendered with those optics, not measured.",
+    "(cell size, optics, photons, export) and where the mitochondria and the cytosol sit in the cell (their "
+    "edge profiles) are calibrated on 1642 real cells of two classes (mitochondrion, cytosol); the cytosol's "
+    "centre is still less bright than real (no cell thickness); the other ten classes' patterns are "
+    "procedural, rendered with those optics, not measured.",
 )
 
 __all__ = [

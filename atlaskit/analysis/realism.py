@@ -237,92 +237,6 @@ def compare_statistics(real: pd.DataFrame, simulated: pd.DataFrame) -> pd.DataFr
     return out.sort_values(["separation", "statistic"], ascending=[False, True], ignore_index=True)
 
 
-#: Bands of :func:`edge_profile`: distance from the cell's edge in pixels, (lower, upper].
-EDGE_BANDS = ((0, 2), (2, 4), (4, 6), (6, 9), (9, np.inf))
-
-
-def edge_profile(images, *, signal: int = 0, marker: int = 1, bands=EDGE_BANDS, min_area: int = 200) -> pd.DataFrame:
-    """Where in its cell a crop's signal sits: its mean in bands of distance from the cell edge.
-
-    The centre cell is segmented on the ``marker`` channel (a cytosolic marker, e.g. the yeast
-    RFP): Gaussian smoothing (σ 1.5 px), Otsu's threshold, the connected object under the crop's
-    centre (else the one nearest to it). Its pixels are binned by their Euclidean distance to
-    the object's edge; each band's mean ``signal`` is divided by the mean over the whole object,
-    so 1 everywhere is an even fill, a falling profile a cortical pattern (e.g. mitochondria
-    under the plasma membrane) and a rising one a central one (a nucleus).
-
-    Parameters
-    ----------
-    images : array (N, C, H, W)
-        Intensities ≥ 0.
-    signal, marker : int
-        Channel indices of the measured signal and of the segmented marker.
-    bands : sequence of (low, high)
-        Distance bands in pixels, each (low, high].
-    min_area : int
-        Crops whose centre object is smaller (or whose marker is flat) get a row of NaN.
-
-    Returns
-    -------
-    DataFrame
-        One row per crop: a column per band (``"0–2 px"`` …, ``"> 9 px"`` for an open band)
-        and ``area`` (the object's pixels).
-    """
-    from scipy import ndimage
-    from skimage.filters import threshold_otsu
-
-    x = _check_images(images, [str(k) for k in range(np.shape(images)[1])], "edge_profile")
-    for name, k in (("signal", signal), ("marker", marker)):
-        if not 0 <= k < x.shape[1]:
-            raise ParameterError(f"edge_profile: {name} channel {k} is not one of the images' {x.shape[1]} channels")
-    names = [f"> {lo:g} px" if np.isinf(hi) else f"{lo:g}–{hi:g} px" for lo, hi in bands]
-    h, w = x.shape[2:]
-    rows = np.full((len(x), len(bands) + 1), np.nan)
-    for i, (values, mark) in enumerate(zip(x[:, signal], x[:, marker])):
-        smooth = ndimage.gaussian_filter(mark, 1.5)
-        if smooth.max() <= smooth.min():
-            continue
-        labels, n = ndimage.label(smooth > threshold_otsu(smooth))
-        centre = labels[h // 2, w // 2]
-        if centre == 0 and n:  # the object with a pixel nearest to the centre
-            nearest = ndimage.distance_transform_edt(labels == 0, return_indices=True)[1][:, h // 2, w // 2]
-            centre = labels[tuple(nearest)]
-        cell = labels == centre
-        if centre == 0 or cell.sum() < min_area or values[cell].mean() <= 0:
-            continue
-        distance = ndimage.distance_transform_edt(cell)
-        mean = values[cell].mean()
-        for j, (lo, hi) in enumerate(bands):
-            band = cell & (distance > lo) & (distance <= hi)
-            rows[i, j] = values[band].mean() / mean if band.any() else np.nan
-        rows[i, -1] = cell.sum()
-    return pd.DataFrame(rows, columns=[*names, "area"])
-
-
-def edge_profile_table(comparison: "RealismComparison", *, signal: int = 0, marker: int = 1) -> pd.DataFrame:
-    """Median :func:`edge_profile` of a comparison's real and simulated crops, per class.
-
-    Returns
-    -------
-    DataFrame
-        Indexed by (``source``, ``klass``), one column per distance band and ``cells`` (crops
-        whose centre cell was found).
-    """
-    if "klass" not in comparison.real_meta or "klass" not in comparison.sim_meta:
-        raise DataError("edge_profile_table needs a 'klass' column in the real and the simulated meta")
-    parts = []
-    for source, images, meta in (("real", comparison.real_images, comparison.real_meta),
-                                 ("simulated", comparison.sim_images, comparison.sim_meta)):
-        profile = edge_profile(images, signal=signal, marker=marker).drop(columns="area")
-        profile.insert(0, "klass", meta["klass"].to_numpy())
-        profile.insert(0, "source", source)
-        parts.append(profile)
-    profiles = pd.concat(parts, ignore_index=True)
-    table = profiles.groupby(["source", "klass"]).median()
-    table["cells"] = profiles.dropna().groupby(["source", "klass"]).size()
-    return table
-
-
 # --------------------------------------------------------------------------------------------
 # the discriminator
 # --------------------------------------------------------------------------------------------
@@ -455,6 +369,35 @@ class RealismComparison:
         """The ``n`` most separating statistics in long form (``source``, ``statistic``, ``value``), for histograms."""
         names = self.table["statistic"].head(n).tolist()
         return self.statistics.melt(id_vars=["source"], value_vars=names, var_name="statistic", value_name="value")
+
+
+def group_scores(comparison: RealismComparison) -> pd.DataFrame:
+    """How well the discriminator tells each protein's crops from the other source's.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by (``source``, ``group``): ``klass`` (where the meta has it), ``cells``,
+        ``mean_score`` (out-of-fold probability "simulated") and ``auroc`` of the group's crops
+        against all crops of the other source (1: always told apart; 0.5: the group looks like
+        the other source; below 0.5: more like the other source than that source itself).
+    """
+    score, n_real = comparison.score, comparison.score.n_real
+    rows = []
+    for source, meta, scores, label in (("real", comparison.real_meta, score.scores[:n_real], 0),
+                                        ("simulated", comparison.sim_meta, score.scores[n_real:], 1)):
+        other = score.scores[n_real:] if label == 0 else score.scores[:n_real]
+        groups = meta["group"].astype(str).to_numpy()
+        for group in dict.fromkeys(groups):
+            mine = scores[groups == group]
+            target = np.r_[np.full(len(other), 1 - label), np.full(len(mine), label)]
+            row = {"source": source, "group": group, "cells": len(mine), "mean_score": float(mine.mean()),
+                   "auroc": _auroc(target, np.r_[other, mine])}
+            if "klass" in meta:
+                row["klass"] = meta["klass"].to_numpy()[groups == group][0]
+            rows.append(row)
+    columns = ["source", "group", *(["klass"] if "klass" in rows[0] else []), "cells", "mean_score", "auroc"]
+    return pd.DataFrame(rows)[columns].set_index(["source", "group"])
 
 
 def _compare(kind, channels, real_images, real_meta, sim_images, sim_meta, *, seed: int, n_boot: int,

@@ -218,51 +218,20 @@ def test_draw_spread_summary_states_the_goal_from_the_interval():
     assert "goal" not in realism.DrawSpread("calibrated", draws, 0.75, 0.70, 0.80).summary()
 
 
-def _disk_crops(signal):
-    """One 64×64 crop: a disk of radius 15.5 as the marker (channel 1) and ``signal`` as channel 0."""
-    yy, xx = np.mgrid[:64, :64]
-    marker = ((yy - 32) ** 2 + (xx - 32) ** 2 <= 15.5 ** 2).astype(np.float32)
-    return np.stack([signal(marker), marker])[None]
+def test_group_scores_by_hand():
+    score = SimpleNamespace(scores=np.array([0.1, 0.2, 0.9, 0.6, 0.8, 0.7, 0.3, 0.95]), n_real=4)
+    comparison = SimpleNamespace(score=score,
+                                 real_meta=pd.DataFrame({"group": ["A", "A", "B", "B"], "klass": ["m", "m", "c", "c"]}),
+                                 sim_meta=pd.DataFrame({"group": ["S1", "S1", "S2", "S2"], "klass": ["m", "m", "c", "c"]}))
+    table = realism.group_scores(comparison)
+    assert list(table.index) == [("real", "A"), ("real", "B"), ("simulated", "S1"), ("simulated", "S2")]
+    assert list(table.columns) == ["klass", "cells", "mean_score", "auroc"]
+    assert table["klass"].tolist() == ["m", "c", "m", "c"] and table["cells"].tolist() == [2, 2, 2, 2]
+    np.testing.assert_allclose(table["mean_score"], [0.15, 0.75, 0.75, 0.625])
+    # A lies below every simulated score; B's 0.9 is below one of four, its 0.6 below three of four;
+    # S1 and S2 are each above six of the eight (simulated, real) pairs
+    np.testing.assert_allclose(table["auroc"], [1.0, 0.5, 0.75, 0.75])
+    without_class = realism.group_scores(SimpleNamespace(score=score, real_meta=comparison.real_meta[["group"]],
+                                                         sim_meta=comparison.sim_meta[["group"]]))
+    assert list(without_class.columns) == ["cells", "mean_score", "auroc"]
 
-
-def test_edge_profile_of_an_even_fill_and_of_a_rim_by_hand():
-    from scipy import ndimage
-
-    even = realism.edge_profile(_disk_crops(lambda cell: cell * 0.5))
-    assert list(even.columns) == ["0–2 px", "2–4 px", "4–6 px", "6–9 px", "> 9 px", "area"]
-    np.testing.assert_allclose(even.iloc[0, :5].to_numpy(float), 1.0)
-    assert even["area"].iloc[0] == (_disk_crops(np.zeros_like)[0, 1] > 0).sum()  # the segmented cell is the disk
-
-    def rim(cell):  # signal only within 2 px of the edge: that band holds all of it
-        return ((ndimage.distance_transform_edt(cell) <= 2) & (cell > 0)).astype(np.float32)
-
-    crops = _disk_crops(rim)
-    profile = realism.edge_profile(crops)
-    cell = crops[0, 1] > 0
-    ring = rim(crops[0, 1]) > 0
-    assert profile["0–2 px"].iloc[0] == pytest.approx(cell.sum() / ring.sum())
-    np.testing.assert_allclose(profile.iloc[0, 1:5].to_numpy(float), 0.0)
-
-
-def test_edge_profile_skips_flat_and_small_crops_and_rejects_bad_channels():
-    flat = np.zeros((1, 2, 64, 64), np.float32)
-    assert realism.edge_profile(flat).isna().all(axis=None)
-    assert realism.edge_profile(_disk_crops(lambda cell: cell), min_area=10_000).isna().all(axis=None)
-    with pytest.raises(ParameterError, match="marker channel 2"):
-        realism.edge_profile(flat, marker=2)
-    with pytest.raises(DataError, match="edge_profile"):
-        realism.edge_profile(np.zeros((2, 64, 64)))
-
-
-def test_edge_profile_table_gives_median_profiles_per_source_and_class():
-    even, rim = _disk_crops(lambda cell: cell), _disk_crops(lambda cell: cell * (1 + (np.arange(64) % 2)))
-    comparison = SimpleNamespace(real_images=np.concatenate([even, even]), sim_images=np.concatenate([even, rim]),
-                                 real_meta=pd.DataFrame({"klass": ["a", "a"]}),
-                                 sim_meta=pd.DataFrame({"klass": ["a", "b"]}))
-    table = realism.edge_profile_table(comparison)
-    assert list(table.index) == [("real", "a"), ("simulated", "a"), ("simulated", "b")]
-    assert table["cells"].tolist() == [2, 1, 1]
-    np.testing.assert_allclose(table.loc[("real", "a")].iloc[:5].to_numpy(float), 1.0)
-    with pytest.raises(DataError, match="klass"):
-        realism.edge_profile_table(SimpleNamespace(real_images=even, sim_images=even, real_meta=pd.DataFrame(index=[0]),
-                                                   sim_meta=pd.DataFrame({"klass": ["a"]})))

@@ -84,6 +84,28 @@ def test_wells_move_all_cells_of_a_protein_together():
         proteins[0].name, proteins[0].info["klass"], 0, {k: v for k, v in proteins[0].info.items() if k != "well"}).components]
 
 
+def test_rfp_camera_smoothing_and_noise_touch_the_rfp_only():
+    from atlaskit.analysis.cellmeasures import pixel_noise, white_noise_ratio
+
+    resampled = dataclasses.replace(Y.CALIBRATED, rfp_smoothing=0.3)
+    x = sim.yeast_crops(["YAL005C"], 12, seed=4).images
+    y = sim.yeast_crops(["YAL005C"], 12, seed=4, look=resampled).images
+    np.testing.assert_array_equal(x[:, 0], y[:, 0])  # the GFP is not touched
+    white, smoothed = pixel_noise(x[:, 1])["diagonal_to_axis"].median(), pixel_noise(y[:, 1])["diagonal_to_axis"].median()
+    assert white == pytest.approx(1.0, abs=0.04)
+    assert smoothed == pytest.approx(white_noise_ratio([0.3, 1, 0.3]), abs=0.04) and smoothed < 0.9  # 8-bit rounding adds a little white noise
+    # smoothing keeps the levels (a normalised kernel): the cell's mean is unchanged up to 8-bit rounding
+    np.testing.assert_allclose(y[:, 1].mean((1, 2)), x[:, 1].mean((1, 2)), atol=2 / 255)
+    # the RFP camera's read noise and background raise its background noise and level
+    noisy = dataclasses.replace(Y.CALIBRATED, rfp_read_noise=40.0)
+    brighter = dataclasses.replace(Y.CALIBRATED, rfp_background=2.0)
+    z = sim.yeast_crops(["YAL005C"], 12, seed=4, look=noisy).images
+    w = sim.yeast_crops(["YAL005C"], 12, seed=4, look=brighter).images
+    assert pixel_noise(z[:, 1])["background"].median() > 1.5 * pixel_noise(x[:, 1])["background"].median()
+    assert np.percentile(w[:, 1], 5) > np.percentile(x[:, 1], 5) + 2 / 255
+    np.testing.assert_array_equal(z[:, 0], x[:, 0])
+
+
 def test_unknown_look_is_a_clear_error():
     with pytest.raises(AtlaskitError, match="yeast look"):
         sim.yeast_crops(["YAL005C"], 1, look="glossy")

@@ -84,7 +84,7 @@ def y_mitochondrion(ctx, p):
     A widefield image sums the whole cell, so the cortical network over and under the vacuole
     and the nucleus shows on them: both dim the network only by 0.4, and the edge gets a weak
     extra (``cortical``). Calibrated on the real mitochondrial cells' edge profile
-    (:func:`atlaskit.analysis.realism.edge_profile`: their GFP falls only at the outermost
+    (:func:`atlaskit.analysis.cellmeasures.edge_profile`: their GFP falls only at the outermost
     2 px and is even inside, where dimming by 0.8 and 0.7 left the centre at 0.86 of the mean).
     """
     g = ctx.g

@@ -590,14 +590,16 @@ cellmeasures.edge_profile_table(yeast_realism).round(2)
 # Two differences of neighbouring pixels see the noise where a PSF-blurred cell has no power
 # left: a checkerboard (the spectrum's corner) and a second difference along a row or a column
 # (the ends of its axes). For white
-# noise both have the noise's standard deviation, so `diagonal_to_axis` is 1; noise smoothed
-# after it arose loses most at the corner and reads lower. `foreground_to_background` compares
-# the noise inside the cell with the noise beside it: about 1 for constant (read) noise,
-# higher where shot noise grows with the signal. Medians per channel and class (noise levels on
-# the crops' [0, 1] scale):
+# noise both have the noise's standard deviation, so "diagonal / axis" is 1; noise smoothed
+# after it arose loses most at the corner and reads lower. "inside / beside" compares the
+# noise inside the cell with the noise beside it: about 1 for constant (read) noise, higher
+# where shot noise grows with the signal. Medians per channel and class (noise levels, "beside"
+# and "inside" the cell, on the crops' [0, 1] scale):
 
 # %%
-cellmeasures.pixel_noise_table(yeast_realism).round(3)
+cellmeasures.pixel_noise_table(yeast_realism).round(3).rename(columns={
+    "background": "beside", "foreground": "inside", "foreground_to_background": "inside / beside",
+    "diagonal_to_axis": "diagonal / axis"})
 
 # %% [markdown]
 # In all five real wells the **GFP noise is white** (0.99–1.00) and the **RFP noise is

@@ -109,17 +109,25 @@ def edge_profile_table(comparison: "RealismComparison", *, signal: int = 0, mark
     """
     if "klass" not in comparison.real_meta or "klass" not in comparison.sim_meta:
         raise DataError("edge_profile_table needs a 'klass' column in the real and the simulated meta")
-    parts = []
-    for source, images, meta in (("real", comparison.real_images, comparison.real_meta),
-                                 ("simulated", comparison.sim_images, comparison.sim_meta)):
-        profile = edge_profile(images, signal=signal, marker=marker).drop(columns="area")
-        profile.insert(0, "klass", meta["klass"].to_numpy())
-        profile.insert(0, "source", source)
-        parts.append(profile)
-    profiles = pd.concat(parts, ignore_index=True)
+    profiles = _per_source(comparison, lambda images: edge_profile(images, signal=signal, marker=marker)
+                           .drop(columns="area"), with_class=True)
     table = profiles.groupby(["source", "klass"]).median()
     table["cells"] = profiles.dropna().groupby(["source", "klass"]).size()
     return table
+
+
+def _per_source(comparison, measure, *, with_class: bool) -> pd.DataFrame:
+    """``measure(images)`` of a comparison's real and simulated crops, stacked, with ``source``
+    (and ``klass``) columns in front."""
+    parts = []
+    for source, images, meta in (("real", comparison.real_images, comparison.real_meta),
+                                 ("simulated", comparison.sim_images, comparison.sim_meta)):
+        table = measure(images)
+        if with_class:
+            table.insert(0, "klass", meta["klass"].to_numpy())
+        table.insert(0, "source", source)
+        parts.append(table)
+    return pd.concat(parts, ignore_index=True)
 
 
 #: Columns of :func:`pixel_noise`.
@@ -197,12 +205,9 @@ def pixel_noise(images, *, smoothing: float = 1.5, min_pixels: int = 50) -> pd.D
     from scipy import ndimage
     from skimage.filters import threshold_otsu
 
-    x = np.asarray(images, np.float64)
-    if x.ndim != 3 or x.shape[0] == 0 or min(x.shape[1:]) < 8:
-        raise DataError(f"pixel_noise: images must be (N, H, W) with N ≥ 1 and at least 8 × 8 pixels, "
-                        f"got shape {x.shape}")
-    if not np.isfinite(x).all() or x.min() < 0:
-        raise DataError("pixel_noise: images must hold finite intensities ≥ 0")
+    if np.ndim(images) != 3:
+        raise DataError(f"pixel_noise: images must be (N, H, W), one channel, got shape {np.shape(images)}")
+    x = _check_images(np.asarray(images)[:, None], ["channel"], "pixel_noise")[:, 0].astype(np.float64)
     rows = np.full((len(x), len(NOISE_COLUMNS)), np.nan)
     block = np.ones((3, 3), bool)
     for i, image in enumerate(x):
@@ -253,18 +258,9 @@ def pixel_noise_table(comparison, *, channels=None) -> pd.DataFrame:
     if missing:
         raise ParameterError(f"pixel_noise_table: no channel {missing[0]!r}; the comparison has {names}")
     by_class = "klass" in comparison.real_meta and "klass" in comparison.sim_meta
-    parts = []
-    for channel in wanted:
-        k = names.index(channel)
-        for source, images, meta in (("real", comparison.real_images, comparison.real_meta),
-                                     ("simulated", comparison.sim_images, comparison.sim_meta)):
-            noise = pixel_noise(np.asarray(images)[:, k])
-            if by_class:
-                noise.insert(0, "klass", meta["klass"].to_numpy())
-            noise.insert(0, "source", source)
-            noise.insert(0, "channel", channel)
-            parts.append(noise)
-    noise = pd.concat(parts, ignore_index=True)
+    noise = pd.concat([_per_source(comparison, lambda images, k=names.index(channel): pixel_noise(np.asarray(images)[:, k]),
+                                   with_class=by_class).assign(channel=channel)
+                       for channel in wanted], ignore_index=True)
     keys = ["channel", "source", "klass"] if by_class else ["channel", "source"]
     table = noise.groupby(keys).median()
     table["cells"] = noise.groupby(keys).size()

@@ -6,7 +6,10 @@ look inside it, where real and simulated yeast cells still differed after the ca
 
 * :func:`edge_profile` — the signal's mean in bands of distance from the cell's edge (a net
   over the whole cell, a ring under the membrane, a bright centre);
-* :func:`pixel_noise` — the noise inside and beside the cell, and whether it is white.
+* :func:`pixel_noise` — the noise inside and beside the cell, and whether it is white;
+* :func:`noise_per_level` — per group of crops (a protein, imaged in one well), the shot-noise
+  variance per displayed level above background: the export's scale over the photons behind a
+  level, so lower means more photons per level.
 
 **Pixel noise.** Two differences of neighbouring pixels measure the noise where the image itself is smooth (a
 PSF-blurred cell has almost no power at the highest spatial frequencies):
@@ -33,11 +36,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from atlaskit.analysis.realism import _check_images
+from atlaskit.analysis.realism import check_images
 from atlaskit.errors import DataError, ParameterError
 
 #: Bands of :func:`edge_profile`: distance from the cell's edge in pixels, (lower, upper].
 EDGE_BANDS = ((0, 2), (2, 4), (4, 6), (6, 9), (9, np.inf))
+
+
+def _foreground(image: np.ndarray, smoothing: float) -> np.ndarray | None:
+    """Pixels above Otsu's threshold of the Gaussian-smoothed image (None for a flat image)."""
+    from scipy import ndimage
+    from skimage.filters import threshold_otsu
+
+    smooth = ndimage.gaussian_filter(image, smoothing)
+    if smooth.max() <= smooth.min():
+        return None
+    return smooth > threshold_otsu(smooth)
 
 
 def edge_profile(images, *, signal: int = 0, marker: int = 1, bands=EDGE_BANDS, min_area: int = 200) -> pd.DataFrame:
@@ -68,9 +82,8 @@ def edge_profile(images, *, signal: int = 0, marker: int = 1, bands=EDGE_BANDS, 
         and ``area`` (the object's pixels).
     """
     from scipy import ndimage
-    from skimage.filters import threshold_otsu
 
-    x = _check_images(images, [str(k) for k in range(np.shape(images)[1])], "edge_profile")
+    x = check_images(images, [str(k) for k in range(np.shape(images)[1])], "edge_profile")
     for name, k in (("signal", signal), ("marker", marker)):
         if not 0 <= k < x.shape[1]:
             raise ParameterError(f"edge_profile: {name} channel {k} is not one of the images' {x.shape[1]} channels")
@@ -78,10 +91,10 @@ def edge_profile(images, *, signal: int = 0, marker: int = 1, bands=EDGE_BANDS, 
     h, w = x.shape[2:]
     rows = np.full((len(x), len(bands) + 1), np.nan)
     for i, (values, mark) in enumerate(zip(x[:, signal], x[:, marker])):
-        smooth = ndimage.gaussian_filter(mark, 1.5)
-        if smooth.max() <= smooth.min():
+        fore = _foreground(mark, 1.5)
+        if fore is None:
             continue
-        labels, n = ndimage.label(smooth > threshold_otsu(smooth))
+        labels, n = ndimage.label(fore)
         centre = labels[h // 2, w // 2]
         if centre == 0 and n:  # the object with a pixel nearest to the centre
             nearest = ndimage.distance_transform_edt(labels == 0, return_indices=True)[1][:, h // 2, w // 2]
@@ -203,18 +216,16 @@ def pixel_noise(images, *, smoothing: float = 1.5, min_pixels: int = 50) -> pd.D
         Not (N, H, W), empty, smaller than 8 × 8, non-finite or negative values.
     """
     from scipy import ndimage
-    from skimage.filters import threshold_otsu
 
     if np.ndim(images) != 3:
         raise DataError(f"pixel_noise: images must be (N, H, W), one channel, got shape {np.shape(images)}")
-    x = _check_images(np.asarray(images)[:, None], ["channel"], "pixel_noise")[:, 0].astype(np.float64)
+    x = check_images(np.asarray(images)[:, None], ["channel"], "pixel_noise")[:, 0].astype(np.float64)
     rows = np.full((len(x), len(NOISE_COLUMNS)), np.nan)
     block = np.ones((3, 3), bool)
     for i, image in enumerate(x):
-        smooth = ndimage.gaussian_filter(image, smoothing)
-        if smooth.max() <= smooth.min():
+        fore = _foreground(image, smoothing)
+        if fore is None:
             continue
-        fore = smooth > threshold_otsu(smooth)
         # the pixels whose 3 × 3 neighbourhood lies wholly in one region (no cell edge inside)
         inner = {region: ndimage.binary_erosion(mask, block, border_value=0)[1:-1, 1:-1]
                  for region, mask in (("fore", fore), ("back", ~fore))}
@@ -265,3 +276,96 @@ def pixel_noise_table(comparison, *, channels=None) -> pd.DataFrame:
     table = noise.groupby(keys).median()
     table["cells"] = noise.groupby(keys).size()
     return table
+
+
+def noise_per_level(images, groups, *, smoothing: float = 1.5) -> pd.DataFrame:
+    """Shot noise per displayed level, group by group (a protein: all its cells from one well).
+
+    Per crop, the median level beside and inside the centre cell (split as in
+    :func:`pixel_noise`) and :func:`pixel_noise`'s noise there; per group, their medians and
+
+    * ``signal`` = inside level − beside level,
+    * ``variance_per_level`` = (inside noise² − beside noise²) / ``signal``.
+
+    For a camera with Poisson photons and an export that maps ``1 / g`` photons to one unit,
+    the noise variance at level ``L`` is ``g · L`` plus the read noise's, so
+    ``variance_per_level`` is ``g``: lower means more photons behind each level. A fixed export
+    gives every group the same ``g``; :func:`level_slope` measures how ``g`` falls with the
+    signal.
+
+    Parameters
+    ----------
+    images : array (N, H, W)
+        One channel, intensities ≥ 0.
+    groups : sequence, length N
+        The group of each crop.
+    smoothing : float
+        σ of the smoothing before the threshold, in pixels.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by group (in order of first appearance): ``beside_level``, ``inside_level``,
+        ``beside_noise``, ``inside_noise``, ``signal``, ``variance_per_level`` and ``cells``.
+
+    Raises
+    ------
+    DataError
+        Bad images (see :func:`pixel_noise`) or not one group per crop.
+    """
+    noise = pixel_noise(images, smoothing=smoothing)
+    groups = np.asarray(groups)
+    if groups.shape != (len(noise),):
+        raise DataError(f"noise_per_level: {groups.shape[0] if groups.ndim else 0} groups for {len(noise)} crops")
+    levels = np.full((len(noise), 2), np.nan)
+    for i, image in enumerate(np.asarray(images, np.float64)):
+        fore = _foreground(image, smoothing)
+        if fore is not None:
+            levels[i] = np.median(image[~fore]), np.median(image[fore])
+    crops = pd.DataFrame({"group": groups, "beside_level": levels[:, 0], "inside_level": levels[:, 1],
+                          "beside_noise": noise["background"].to_numpy(), "inside_noise": noise["foreground"].to_numpy()})
+    by_group = crops.groupby("group", sort=False)
+    table = by_group.median()
+    table["signal"] = table["inside_level"] - table["beside_level"]
+    shot = table["inside_noise"] ** 2 - table["beside_noise"] ** 2
+    table["variance_per_level"] = (shot / table["signal"]).where(table["signal"] > 0)
+    table["cells"] = by_group.size()
+    return table
+
+
+def level_slope(table: pd.DataFrame) -> float:
+    """Slope of log ``variance_per_level`` against log ``signal`` over the groups of a
+    :func:`noise_per_level` table (least squares; groups where either is not positive are left
+    out): 0 for a fixed export, −1 if every group's export were scaled to its own signal.
+
+    Raises
+    ------
+    DataError
+        Fewer than two usable groups.
+    """
+    ok = (table["variance_per_level"] > 0) & (table["signal"] > 0)
+    if ok.sum() < 2:
+        raise DataError(f"level_slope needs at least two groups with a positive signal and shot noise, got {int(ok.sum())}")
+    return float(np.polyfit(np.log(table["signal"][ok]), np.log(table["variance_per_level"][ok]), 1)[0])
+
+
+def noise_per_level_table(comparison, *, channel: str = "gfp") -> pd.DataFrame:
+    """:func:`noise_per_level` of a comparison's real and simulated groups, summarised per source.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``source``: ``groups``, ``slope`` (:func:`level_slope`) and the medians over
+        the groups of ``variance_per_level``, ``beside_noise`` and ``beside_level``.
+    """
+    names = list(comparison.channels)
+    if channel not in names:
+        raise ParameterError(f"noise_per_level_table: no channel {channel!r}; the comparison has {names}")
+    k = names.index(channel)
+    rows = {}
+    for source, images, meta in (("real", comparison.real_images, comparison.real_meta),
+                                 ("simulated", comparison.sim_images, comparison.sim_meta)):
+        table = noise_per_level(np.asarray(images)[:, k], meta["group"].astype(str).to_numpy())
+        rows[source] = {"groups": len(table), "slope": level_slope(table),
+                        **table[["variance_per_level", "beside_noise", "beside_level"]].median().to_dict()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("source")

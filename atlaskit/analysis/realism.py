@@ -43,7 +43,10 @@ HPA_CELL_CHANNELS = {"blue": "nucleus", "green": "protein", "red": "microtubules
 # --------------------------------------------------------------------------------------------
 # statistics
 # --------------------------------------------------------------------------------------------
-def _check_images(images, channels, what: str) -> np.ndarray:
+def check_images(images, channels, what: str) -> np.ndarray:
+    """``images`` as float32 (N, C, H, W) with one name in ``channels`` per channel, or a
+    :class:`~atlaskit.errors.DataError` that names ``what`` (empty, too small, not finite or
+    negative images)."""
     x = np.asarray(images, dtype=np.float32)
     if x.ndim != 4:
         raise DataError(f"{what}: images must be (N, C, H, W), got shape {x.shape}")
@@ -175,7 +178,7 @@ def image_statistics(images, channels, *, levels: bool = True, cutoff: float = 0
     DataError
         Empty set, wrong shape, channel count not matching ``channels``, or non-finite values.
     """
-    x = _check_images(images, channels, "image_statistics")
+    x = check_images(images, channels, "image_statistics")
     n, c, h, w = x.shape
     min_object = max(1, int(min_object_fraction * h * w))
     columns: dict[str, np.ndarray] = {}

@@ -8,8 +8,9 @@
   instead, which is what a protein-identity pretext task needs (cytoself classifies the protein
   id, so its val/test sets contain the same proteins as training; the public cytoself code splits
   each protein's images by field of view, 8:1:1).
-* :class:`RandomRot90Flip` (the 8 symmetries of the square: cytoself, DeepYeast) and
-  :class:`Compose` are picklable classes that draw from a ``numpy.random.Generator`` passed in by
+* :class:`RandomRot90Flip` (the 8 symmetries of the square: cytoself, DeepYeast),
+  :class:`RandomChannelGain` (a random brightness per channel) and :class:`Compose` are
+  picklable classes that draw from a ``numpy.random.Generator`` passed in by
   the dataset, so augmentation is reproducible.
 * :func:`make_loader` builds a DataLoader with a seeded generator and a ``worker_init_fn`` that
   reseeds numpy, :mod:`random` and the dataset's augmentation generator in every worker, so runs
@@ -35,6 +36,7 @@ __all__ = [
     "within_group_split",
     "split_indices",
     "RandomRot90Flip",
+    "RandomChannelGain",
     "Compose",
     "make_loader",
     "seed_worker",
@@ -71,6 +73,38 @@ class RandomRot90Flip:
 
     def __repr__(self) -> str:
         return f"RandomRot90Flip(p_flip={self.p_flip})"
+
+
+class RandomChannelGain:
+    """Multiply every channel by its own random gain ``exp(N(0, sd))``, then clip to [0, 1].
+
+    Images of one screen differ in brightness from well to well and from channel to channel
+    (exposure, expression level, marker level); a network trained on one brightness per class
+    can learn the brightness instead of the pattern. Works on arrays or tensors shaped (C, H, W).
+
+    Parameters
+    ----------
+    sd : float
+        Standard deviation of the log gain (0 leaves the image unchanged).
+    """
+
+    accepts_rng = True
+
+    def __init__(self, sd: float):
+        sd = float(sd)
+        if not np.isfinite(sd) or sd < 0:
+            raise ValueError(f"RandomChannelGain: sd must be a finite number >= 0, not {sd!r}")
+        self.sd = sd
+
+    def __call__(self, x, rng: np.random.Generator | None = None):
+        rng = rng if rng is not None else np.random.default_rng()
+        gain = np.exp(rng.normal(0.0, self.sd, size=x.shape[0])).astype(np.float32)  # (C,)
+        if isinstance(x, torch.Tensor):
+            return (x * torch.from_numpy(gain).to(x.device)[:, None, None]).clamp_(0.0, 1.0)
+        return np.clip(x * gain[:, None, None], 0.0, 1.0)
+
+    def __repr__(self) -> str:
+        return f"RandomChannelGain(sd={self.sd})"
 
 
 class Compose:

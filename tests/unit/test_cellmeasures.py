@@ -126,3 +126,56 @@ def test_edge_profile_table_gives_median_profiles_per_source_and_class():
     with pytest.raises(DataError, match="klass"):
         cellmeasures.edge_profile_table(SimpleNamespace(real_images=even, sim_images=even, real_meta=pd.DataFrame(index=[0]),
                                                    sim_meta=pd.DataFrame({"klass": ["a"]})))
+
+
+def _poisson_cells(rng, gain, inside, beside=0.05, n=12):
+    """Crops of a disk (radius 18) at ``inside`` on ``beside``, as Poisson photons of which
+    ``1 / gain`` make one unit: the noise variance at level L is gain · L."""
+    yy, xx = np.mgrid[:64, :64]
+    level = np.where(np.hypot(yy - 31.5, xx - 31.5) < 18, inside, beside)
+    return gain * rng.poisson(level / gain, (n, 64, 64)).astype(np.float64)
+
+
+def test_noise_per_level_recovers_the_photons_behind_a_level():
+    rng = np.random.default_rng(0)
+    gains, insides = (0.002, 0.001, 0.0005), (0.15, 0.45, 1.65)  # signal 0.1, 0.4, 1.6
+    images = np.concatenate([_poisson_cells(rng, g, i) for g, i in zip(gains, insides)])
+    groups = np.repeat(["dim", "mid", "bright"], 12)
+    table = cellmeasures.noise_per_level(images, groups)
+    assert list(table.index) == ["dim", "mid", "bright"] and (table["cells"] == 12).all()
+    np.testing.assert_allclose(table["signal"], [0.1, 0.4, 1.6], rtol=0.02)
+    np.testing.assert_allclose(table["beside_noise"], np.sqrt(np.array(gains) * 0.05), rtol=0.05)
+    np.testing.assert_allclose(table["variance_per_level"], gains, rtol=0.1)
+    # the gain halves each time the signal quadruples: a slope of log(1/2) / log(4) = -0.5
+    assert cellmeasures.level_slope(table) == pytest.approx(-0.5, abs=0.05)
+    # one gain for all (a fixed export): slope 0
+    fixed = np.concatenate([_poisson_cells(rng, 0.001, i) for i in insides])
+    assert cellmeasures.level_slope(cellmeasures.noise_per_level(fixed, groups)) == pytest.approx(0.0, abs=0.05)
+
+
+def test_noise_per_level_bad_input():
+    images = _poisson_cells(np.random.default_rng(1), 0.001, 0.3, n=3)
+    with pytest.raises(DataError, match="2 groups for 3 crops"):
+        cellmeasures.noise_per_level(images, ["a", "b"])
+    with pytest.raises(DataError, match="pixel_noise"):
+        cellmeasures.noise_per_level(images[:, None], ["a"] * 3)
+    one = cellmeasures.noise_per_level(images, ["a"] * 3)
+    with pytest.raises(DataError, match="at least two groups"):
+        cellmeasures.level_slope(one)
+
+
+def test_noise_per_level_table_per_source():
+    rng = np.random.default_rng(2)
+    insides = (0.15, 0.45, 1.65)
+    real = np.concatenate([_poisson_cells(rng, g, i) for g, i in zip((0.002, 0.001, 0.0005), insides)])
+    simulated = np.concatenate([_poisson_cells(rng, 0.001, i) for i in insides])
+    groups = pd.DataFrame({"group": np.repeat(["a", "b", "c"], 12)})
+    comparison = SimpleNamespace(channels=("gfp", "rfp"), real_images=np.stack([real, real], 1),
+                                 sim_images=np.stack([simulated, simulated], 1), real_meta=groups, sim_meta=groups)
+    table = cellmeasures.noise_per_level_table(comparison)
+    assert list(table.index) == ["real", "simulated"] and (table["groups"] == 3).all()
+    assert table.loc["real", "slope"] == pytest.approx(-0.5, abs=0.07)
+    assert table.loc["simulated", "slope"] == pytest.approx(0.0, abs=0.07)
+    assert table.loc["simulated", "variance_per_level"] == pytest.approx(0.001, rel=0.1)
+    with pytest.raises(ParameterError, match="no channel 'dapi'"):
+        cellmeasures.noise_per_level_table(comparison, channel="dapi")

@@ -11,6 +11,7 @@ import torch
 from atlaskit.data.datasets import (
     Compose,
     CropDataset,
+    RandomChannelGain,
     RandomRot90Flip,
     make_loader,
     protein_disjoint_split,
@@ -88,6 +89,30 @@ def test_rot90flip_covers_the_eight_symmetries():
     a = t(x, np.random.default_rng(5))
     b = pickle.loads(pickle.dumps(Compose([t])))(x, np.random.default_rng(5))
     np.testing.assert_array_equal(a, b)
+
+
+def test_channel_gain_scales_each_channel_by_its_drawn_gain():
+    x = np.full((2, 3, 3), 0.25, np.float32)
+    x[1] = 0.5
+    rng_draws = np.random.default_rng(3).normal(0.0, 0.4, size=2)
+    out = RandomChannelGain(0.4)(x, np.random.default_rng(3))
+    expected = np.clip(x * np.exp(rng_draws)[:, None, None], 0, 1)
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    assert out.dtype == np.float32 and out.shape == x.shape
+    # the same draw on a tensor; one channel brighter than 1 is clipped
+    t = RandomChannelGain(0.4)(torch.from_numpy(x), np.random.default_rng(3))
+    np.testing.assert_allclose(t.numpy(), expected, rtol=1e-6)
+    bright = RandomChannelGain(5.0)(np.ones((2, 2, 2), np.float32), np.random.default_rng(0))
+    assert bright.min() >= 0 and bright.max() <= 1
+    # sd 0 is the identity; the log gains have the asked spread
+    np.testing.assert_array_equal(RandomChannelGain(0)(x, np.random.default_rng(1)), x)
+    small = np.full((1, 1, 1), 0.01, np.float32)
+    logs = [np.log(RandomChannelGain(0.3)(small, rng)[0, 0, 0] / 0.01) for rng in [np.random.default_rng(7)] * 2000]
+    assert abs(np.std(logs) - 0.3) < 0.02 and abs(np.mean(logs)) < 0.03
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="sd must be"):
+            RandomChannelGain(bad)
+    assert pickle.loads(pickle.dumps(RandomChannelGain(0.3))).sd == 0.3
 
 
 def _meta(n_proteins=40, per=5):

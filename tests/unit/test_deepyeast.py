@@ -455,22 +455,32 @@ def test_real_folder_with_its_own_splits_trains_and_predicts(tmp_path, monkeypat
 
 def test_augmentation_turns_training_crops_only(tmp_path, monkeypatch):
     """``Preset.augment`` gives the training crops (not the validation ones) a random rotation and
-    flip, enters the run key, and leaves the keys of runs without it as they were."""
-    from atlaskit.data.datasets import RandomRot90Flip
+    flip, and ``gain_jitter`` a random brightness per channel; both enter the run key, and the
+    keys of runs without them stay as they were."""
+    from atlaskit.data.datasets import Compose, RandomChannelGain, RandomRot90Flip
     from atlaskit.studies.deepyeast import training
 
     captured = []
     monkeypatch.setattr(training, "fit_or_reuse", lambda *args, **kw: captured.append(kw))
     data = dy.build_data(dy.preset("ci"), data="real", data_dir=_deepyeast_folder(tmp_path / "deepyeast"))
     p = dy.preset("ci", epochs=1)
-    assert p.augment and not dy.preset("full").augment  # the paper's recipe has none
+    assert p.augment and p.gain_jitter == 0 and not dy.preset("full").augment  # the paper's recipe has none
     dy.train(data, p, device="cpu")
     dy.train(data, p.replace(augment=False), device="cpu")
-    on, off = captured
-    assert isinstance(on["train_data"]().transform, RandomRot90Flip)
-    assert on["val_data"]().transform is None and off["train_data"]().transform is None
-    assert on["key"]["recipe"]["augment"] == "rot90-flip" and "augment" not in off["key"]["recipe"]
-    crops = on["train_data"]()
+    dy.train(data, p.replace(gain_jitter=0.3), device="cpu")
+    turns, off, jitter = captured
+    assert isinstance(turns["train_data"]().transform, RandomRot90Flip)
+    assert turns["val_data"]().transform is None and off["train_data"]().transform is None
+    assert turns["key"]["recipe"]["augment"] == "rot90-flip" and "augment" not in off["key"]["recipe"]
+    # without gain jitter the key is the one runs had before the field existed
+    assert "gain_jitter" not in turns["key"]["recipe"] and "gain_jitter" not in off["key"]["recipe"]
+    both = jitter["train_data"]().transform
+    assert isinstance(both, Compose) and isinstance(both.transforms[0], RandomRot90Flip)
+    assert isinstance(both.transforms[1], RandomChannelGain) and both.transforms[1].sd == 0.3
+    assert jitter["key"]["recipe"]["gain_jitter"] == 0.3 and jitter["val_data"]().transform is None
+    assert "brightness" in dy.describe(p.replace(gain_jitter=0.3))["augmentation"]
+    assert "brightness" not in dy.describe(p)["augmentation"]
+    crops = turns["train_data"]()
     first = [crops[0][0] for _ in range(16)]  # one crop, drawn 16 times: rotated or flipped copies of it
     assert any(not torch.equal(first[0], x) for x in first[1:])
     assert all(torch.allclose(torch.sort(x.flatten()).values, torch.sort(first[0].flatten()).values) for x in first)

@@ -106,6 +106,33 @@ def test_rfp_camera_smoothing_and_noise_touch_the_rfp_only():
     np.testing.assert_array_equal(z[:, 0], x[:, 0])
 
 
+def test_gfp_photons_per_level_follow_brightness():
+    """``gfp_photon_exponent`` multiplies a protein's GFP photons (signal and background) and its
+    export scale by brightness ** exponent: the levels stay, the noise falls for bright proteins
+    and rises for dim ones, as shot noise of that many photons plus the unscaled read noise."""
+    from atlaskit.analysis.cellmeasures import pixel_noise
+
+    protein = sim.yeast_specs(None, 0, "main", per_class=1)[0]
+    fixed = dataclasses.replace(Y.CALIBRATED, gfp_photon_exponent=0.0, dim_field_fraction=0.0)
+    following = dataclasses.replace(fixed, gfp_photon_exponent=1.0)
+    optics = fixed.optics
+    for brightness in (2.5, 0.4):
+        spec = dataclasses.replace(protein, abundance=brightness)
+        x = sim.yeast_crops([spec], 24, seed=6, look=fixed).images
+        y = sim.yeast_crops([spec], 24, seed=6, look=following).images
+        # the RFP's levels are not touched (its noise draws may differ: the GFP's Poisson draws come first)
+        np.testing.assert_allclose(y[:, 1].mean((1, 2)), x[:, 1].mean((1, 2)), atol=2 / 255)
+        # the same levels on average (8-bit export, its rounding and the new noise aside)
+        assert np.median(y[:, 0].mean((1, 2))) == pytest.approx(np.median(x[:, 0].mean((1, 2))), rel=0.05)
+        # background noise: sqrt(gain² · background · m + read²) / m against m = 1
+        background = optics.background * optics.gain ** 2
+        expected = np.sqrt(background * brightness + optics.read_noise ** 2) / brightness \
+            / np.sqrt(background + optics.read_noise ** 2)
+        ratio = pixel_noise(y[:, 0])["background"].median() / pixel_noise(x[:, 0])["background"].median()
+        assert ratio == pytest.approx(expected, rel=0.12)
+    assert Y.ORIGINAL.gfp_photon_exponent == 0.0 and Y.CALIBRATED.gfp_photon_exponent == 0.4
+
+
 def test_unknown_look_is_a_clear_error():
     with pytest.raises(AtlaskitError, match="yeast look"):
         sim.yeast_crops(["YAL005C"], 1, look="glossy")

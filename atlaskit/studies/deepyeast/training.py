@@ -53,12 +53,17 @@ def train(data: YeastData, p: Preset, *, seed: int = 0, device: str = "auto") ->
     ``cpu_threads``; so does everything that later takes the returned run in place of a model
     (:func:`predict`, :func:`~atlaskit.studies.deepyeast.features.layer_features`…).
     """
-    from atlaskit.data.datasets import CropDataset, RandomRot90Flip
+    from atlaskit.data.datasets import Compose, CropDataset, RandomChannelGain, RandomRot90Flip
 
     train_idx, val_idx = data.indices("train"), data.indices("val")
     recipe = {k: v for k, v in p.to_dict().items() if k in ("model", "epochs", "batch_size", "lr", "step_size")}
+    augmentation = None
     if p.augment:  # only then, so that runs trained before the field existed keep their keys
         recipe["augment"] = "rot90-flip"
+        augmentation = RandomRot90Flip()
+        if p.gain_jitter > 0:
+            recipe["gain_jitter"] = p.gain_jitter
+            augmentation = Compose([augmentation, RandomChannelGain(p.gain_jitter)])
 
     def build_model() -> DeepYeastNet:
         model = DeepYeastNet(p.model)
@@ -71,7 +76,7 @@ def train(data: YeastData, p: Preset, *, seed: int = 0, device: str = "auto") ->
         CHAPTER, "deepyeast", build_model, cfg,
         key={"recipe": recipe, "data": data.main.key, "seed": int(seed)},
         train_data=lambda: CropDataset(data.main, train_idx, label_column="label_idx",
-                                       transform=RandomRot90Flip() if p.augment else None),
+                                       transform=augmentation),
         val_data=lambda: CropDataset(data.main, val_idx, label_column="label_idx"),
         step_fn=deepyeast_step,
         model_config={"model": p.model.to_dict(), "data": data.main.key, "source": data.source},

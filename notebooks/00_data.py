@@ -659,7 +659,9 @@ realism.group_scores(yeast_realism).loc["real"].round(2)
 # level: lower means more photons. The real wells, GFP:
 
 # %%
-cellmeasures.noise_per_level(yeast_realism.real_images[:, 0], yeast_realism.real_meta["group"]).round(4)
+wells = cellmeasures.noise_per_level(
+    yeast_realism.real_images[:, 0], yeast_realism.real_meta["group"])
+wells.drop(columns=["beside_level", "inside_level"]).round(4)
 
 # %% [markdown]
 # The brighter a real well's signal, the more photons stand behind each of its levels: the
@@ -668,7 +670,7 @@ cellmeasures.noise_per_level(yeast_realism.real_images[:, 0], yeast_realism.real
 # export was fixed, and a bright protein was as noisy per level as a dim one. Whatever the
 # screen's cause (the exposure, the export or out-of-focus light of a bright well), the
 # simulator now gives a brighter protein more GFP photons per level: its signal and background
-# photons and its export scale are multiplied alike by brightness^0.4
+# photons and its export scale are multiplied alike by its brightness to the power 0.4
 # (`YeastLook.gfp_photon_exponent`), so its levels stay where they were and its noise falls.
 # The exponent was chosen from the slope, not from the forest (simulated slopes −0.09 at 0,
 # −0.34 at 0.3, −0.43 at 0.4, −0.60 at 0.6 on the draw of seed 0; real −0.42). Slopes and

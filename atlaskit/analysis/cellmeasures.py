@@ -129,12 +129,17 @@ def edge_profile_table(comparison: "RealismComparison", *, signal: int = 0, mark
     return table
 
 
+def _sources(comparison):
+    """``(source, images, meta)`` of a comparison's real, then simulated crops."""
+    yield "real", comparison.real_images, comparison.real_meta
+    yield "simulated", comparison.sim_images, comparison.sim_meta
+
+
 def _per_source(comparison, measure, *, with_class: bool) -> pd.DataFrame:
     """``measure(images)`` of a comparison's real and simulated crops, stacked, with ``source``
     (and ``klass``) columns in front."""
     parts = []
-    for source, images, meta in (("real", comparison.real_images, comparison.real_meta),
-                                 ("simulated", comparison.sim_images, comparison.sim_meta)):
+    for source, images, meta in _sources(comparison):
         table = measure(images)
         if with_class:
             table.insert(0, "klass", meta["klass"].to_numpy())
@@ -143,6 +148,8 @@ def _per_source(comparison, measure, *, with_class: bool) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+#: Fewest pixels of a region for :func:`pixel_noise` (and :func:`noise_per_level`) to measure its noise.
+MIN_NOISE_PIXELS = 50
 #: Columns of :func:`pixel_noise`.
 NOISE_COLUMNS = ("background", "foreground", "foreground_to_background", "diagonal_to_axis")
 
@@ -184,7 +191,7 @@ def white_noise_ratio(kernel) -> float:
     return float(np.sqrt((diagonal ** 2).sum() / axis_variance))
 
 
-def pixel_noise(images, *, smoothing: float = 1.5, min_pixels: int = 50) -> pd.DataFrame:
+def pixel_noise(images, *, smoothing: float = 1.5, min_pixels: int = MIN_NOISE_PIXELS) -> pd.DataFrame:
     """Noise of each single-channel crop, inside and outside its bright objects.
 
     The crop is split by Otsu's threshold of its Gaussian-smoothed copy (σ ``smoothing`` px)
@@ -215,17 +222,25 @@ def pixel_noise(images, *, smoothing: float = 1.5, min_pixels: int = 50) -> pd.D
     DataError
         Not (N, H, W), empty, smaller than 8 × 8, non-finite or negative values.
     """
+    return _noise_and_levels(images, smoothing, min_pixels)[0]
+
+
+def _noise_and_levels(images, smoothing: float, min_pixels: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`pixel_noise`'s table and, from the same segmentation, the median level beside and
+    inside the cell of every crop (N, 2; NaN for a flat crop)."""
     from scipy import ndimage
 
     if np.ndim(images) != 3:
         raise DataError(f"pixel_noise: images must be (N, H, W), one channel, got shape {np.shape(images)}")
     x = check_images(np.asarray(images)[:, None], ["channel"], "pixel_noise")[:, 0].astype(np.float64)
     rows = np.full((len(x), len(NOISE_COLUMNS)), np.nan)
+    levels = np.full((len(x), 2), np.nan)
     block = np.ones((3, 3), bool)
     for i, image in enumerate(x):
         fore = _foreground(image, smoothing)
         if fore is None:
             continue
+        levels[i] = np.median(image[~fore]), np.median(image[fore])
         # the pixels whose 3 × 3 neighbourhood lies wholly in one region (no cell edge inside)
         inner = {region: ndimage.binary_erosion(mask, block, border_value=0)[1:-1, 1:-1]
                  for region, mask in (("fore", fore), ("back", ~fore))}
@@ -242,7 +257,7 @@ def pixel_noise(images, *, smoothing: float = 1.5, min_pixels: int = 50) -> pd.D
             rows[i, 1] = _rms(diagonal[fore_inner])
         if rows[i, 0] > 0:
             rows[i, 2] = rows[i, 1] / rows[i, 0]
-    return pd.DataFrame(rows, columns=list(NOISE_COLUMNS))
+    return pd.DataFrame(rows, columns=list(NOISE_COLUMNS)), levels
 
 
 def pixel_noise_table(comparison, *, channels=None) -> pd.DataFrame:
@@ -313,15 +328,10 @@ def noise_per_level(images, groups, *, smoothing: float = 1.5) -> pd.DataFrame:
     DataError
         Bad images (see :func:`pixel_noise`) or not one group per crop.
     """
-    noise = pixel_noise(images, smoothing=smoothing)
     groups = np.asarray(groups)
-    if groups.shape != (len(noise),):
-        raise DataError(f"noise_per_level: {groups.shape[0] if groups.ndim else 0} groups for {len(noise)} crops")
-    levels = np.full((len(noise), 2), np.nan)
-    for i, image in enumerate(np.asarray(images, np.float64)):
-        fore = _foreground(image, smoothing)
-        if fore is not None:
-            levels[i] = np.median(image[~fore]), np.median(image[fore])
+    if np.ndim(images) >= 1 and groups.shape != (len(images),):
+        raise DataError(f"noise_per_level: {groups.shape[0] if groups.ndim else 0} groups for {len(images)} crops")
+    noise, levels = _noise_and_levels(images, smoothing, MIN_NOISE_PIXELS)
     crops = pd.DataFrame({"group": groups, "beside_level": levels[:, 0], "inside_level": levels[:, 1],
                           "beside_noise": noise["background"].to_numpy(), "inside_noise": noise["foreground"].to_numpy()})
     by_group = crops.groupby("group", sort=False)
@@ -363,8 +373,7 @@ def noise_per_level_table(comparison, *, channel: str = "gfp") -> pd.DataFrame:
         raise ParameterError(f"noise_per_level_table: no channel {channel!r}; the comparison has {names}")
     k = names.index(channel)
     rows = {}
-    for source, images, meta in (("real", comparison.real_images, comparison.real_meta),
-                                 ("simulated", comparison.sim_images, comparison.sim_meta)):
+    for source, images, meta in _sources(comparison):
         table = noise_per_level(np.asarray(images)[:, k], meta["group"].astype(str).to_numpy())
         rows[source] = {"groups": len(table), "slope": level_slope(table),
                         **table[["variance_per_level", "beside_noise", "beside_level"]].median().to_dict()}

@@ -123,8 +123,8 @@ class YeastLook:
         A brighter protein's GFP image holds more photons per displayed level: its signal and
         background photons are multiplied by ``brightness ** gfp_photon_exponent`` and its export
         scale alike, so the levels stay and the relative noise falls. Real wells: the shot-noise
-        variance per level above background (``(inside² − beside²) / (inside − beside)`` of
-        :func:`~atlaskit.analysis.cellmeasures.pixel_noise`) falls as the displayed signal
+        variance per level above background
+        (:func:`~atlaskit.analysis.cellmeasures.noise_per_level`) falls as the displayed signal
         rises, as signal ** −0.42 over the five wells (0.0010–0.0012 in the two bright ones,
         0.0016–0.0032 in the three dim); simulated, with a fixed export, −0.09. Calibrated:
         0.4, chosen from that slope (simulated −0.34 at 0.3, −0.43 at 0.4, −0.60 at 0.6; 0 is
@@ -594,8 +594,7 @@ def _render_yeast(specs: Sequence[ProteinSpec | None], items, seed: int, style: 
     export_gain = np.where(u < look.dim_field_fraction, look.dim_field_gain, 1.0).astype(np.float32)
     if normalize == "paper":
         sat_g = (optics.gain * optics.peak_photons * look.gfp_saturation + optics.gain * optics.background) / export_gain
-        if look.gfp_photon_exponent:
-            sat_g = sat_g * photon_factor
+        sat_g = sat_g * photon_factor
         sat_r = (optics.gain * look.rfp_photons * look.rfp_saturation
                  + optics.gain * optics.background * look.rfp_background) / export_gain
         imgs = np.stack([to_uint8_scale(raw_g, optics.offset, sat_g), to_uint8_scale(raw_r, optics.offset, sat_r)], 1)
